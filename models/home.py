@@ -1,0 +1,47 @@
+"""What a person's home screen offers: the work their roles allow, with queue counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.permissions import Actor, Perm, service
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One item of the home menu; `screen` names the screen it opens (empty: not built yet)."""
+
+    entry_id: str
+    label: str  # English msgid; the UI translates it
+    count: int | None
+    screen: str
+
+
+# entry id, label, permission, screen name
+MENU: tuple[tuple[str, str, Perm, str], ...] = (
+    ("intake", "Intake", Perm.INTAKE, ""),
+    ("review", "Review queue", Perm.REVIEW, ""),
+    ("customers", "Customers", Perm.CUSTOMER_SEARCH, ""),
+    ("changes", "Change requests", Perm.CHANGE_APPROVE, ""),
+    ("verification", "Verification due", Perm.CHANGE_REQUEST, ""),
+    ("labels", "Labels", Perm.LABEL_MANAGE, ""),
+    ("retention", "Retention", Perm.RETENTION, ""),
+    ("destruction", "Destruction approvals", Perm.DESTRUCTION_APPROVE, ""),
+    ("audit", "Audit log", Perm.AUDIT_VIEW, ""),
+    ("compliance", "Compliance", Perm.REPORT, ""),
+    ("staff", "Staff", Perm.STAFF_MANAGE, ""),
+)
+
+
+def _counts(actor: Actor) -> dict[str, int]:
+    from models.customers import count_customers
+
+    return {"customers": count_customers()}
+
+
+@service(Perm.HOME)
+def home_menu(actor: Actor) -> list[MenuEntry]:
+    """The menu entries the actor's roles allow, in a fixed order."""
+    counts = _counts(actor)
+    return [MenuEntry(entry_id, label, counts.get(entry_id), screen)
+            for entry_id, label, permission, screen in MENU if actor.has(permission)]

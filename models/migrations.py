@@ -1,0 +1,88 @@
+"""Numbered schema migrations and the start-up version check.
+
+The app refuses a database newer than itself and asks for `recordkeeper migrate` on an older one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import peewee as pw
+
+from models import audit
+from models.db import BaseModel, db, keys_db, write
+from models.errors import SchemaError
+
+
+class SchemaVersion(BaseModel):
+    version = pw.IntegerField(primary_key=True)
+    applied_at = pw.CharField(max_length=32)
+
+    class Meta:
+        table_name = "schema_version"
+
+
+def _m001_foundation() -> None:
+    from models.customers import Customer, CustomerNumberSequence
+    from models.staff import Staff
+
+    db.create_tables([Staff, audit.AuditEntry, Customer, CustomerNumberSequence])
+    audit.install_guards()
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
+    (1, "foundation: staff, audit log, customers", _m001_foundation),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def database_version() -> int:
+    if not db.table_exists("schema_version"):
+        return 0
+    row = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar()
+    return int(row or 0)
+
+
+def check_version() -> None:
+    found = database_version()
+    if found > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the database is at schema version {found}, newer than this program ({SCHEMA_VERSION}); "
+            "install the newer RecordKeeper release"
+        )
+    if found == 0:
+        raise SchemaError("the database is empty; run `recordkeeper init` first")
+    if found < SCHEMA_VERSION:
+        raise SchemaError(
+            f"the database is at schema version {found} and this program needs {SCHEMA_VERSION}; "
+            "back it up, then run `recordkeeper migrate`"
+        )
+
+
+def migrate(progress: Callable[[int, str], None] | None = None) -> list[int]:
+    """Apply every pending migration, each in its own transaction; returns those applied."""
+    import datetime as dt
+
+    applied = []
+    with write():
+        db.create_tables([SchemaVersion])
+    current = database_version()
+    if current > SCHEMA_VERSION:
+        check_version()
+    for number, title, step in MIGRATIONS:
+        if number <= current:
+            continue
+        with write():
+            step()
+            SchemaVersion.create(version=number, applied_at=dt.datetime.now(dt.timezone.utc).isoformat())
+        applied.append(number)
+        if progress:
+            progress(number, title)
+    return applied
+
+
+def ensure_keystore() -> None:
+    from models.keystore import DataKey
+
+    with keys_db.atomic():
+        keys_db.create_tables([DataKey])

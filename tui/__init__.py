@@ -1,0 +1,1 @@
+"""The terminal user interface: the app, its widgets and the helpers every screen shares."""

@@ -1,0 +1,130 @@
+"""The RecordKeeper application: login, home, idle lock, help, and the shared key grammar."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual import events
+from textual.app import App
+from textual.binding import Binding
+
+from models import clock, staff
+from models.permissions import Actor
+from models.settings import Settings
+from themes import THEME_VARIABLE_DEFAULTS, ansi_color_for, no_color_requested, register_themes, theme_for
+from tui.errors import SafeErrorsMixin
+from tui.i18n import _, detect_language, set_language
+
+IDLE_CHECK_SECONDS = 1.0
+
+
+class RecordKeeperApp(SafeErrorsMixin, App[int]):
+    """One staff member's session, from login to quit."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "RecordKeeper"
+    ALLOW_SELECT = False  # Textual's copy writes OSC 52: customer data would leave unaudited
+    ENABLE_COMMAND_PALETTE = False
+    ESCAPE_TO_MINIMIZE = False
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave RecordKeeper", priority=True),
+        Binding("f1", "help", "Help", id="app.help", tooltip="Show the keys of this screen"),
+        Binding("f12", "lock", "Lock", id="app.lock", tooltip="Lock the screen now", show=False),
+    ]
+
+    def __init__(self, settings: Settings, *, environ: dict[str, str] | None = None):
+        env = os.environ if environ is None else environ
+        no_color = no_color_requested(env)
+        super().__init__(ansi_color=ansi_color_for(no_color))
+        self.settings = settings
+        self.error_log_path = Path(settings.log_path)
+        self.actor: Actor | None = None
+        self.locked = False
+        self.last_input = clock.monotonic()
+        self.animation_level = "none"
+        register_themes(self)
+        self.theme = theme_for(settings.theme, no_color)
+        set_language(detect_language(settings.language or None))
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {**super().get_theme_variable_defaults(), **THEME_VARIABLE_DEFAULTS}
+
+    def on_mount(self) -> None:
+        from screens.login import LoginScreen
+
+        self.push_screen(LoginScreen())
+        self.set_interval(IDLE_CHECK_SECONDS, self.check_idle, name="idle-check")
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown)):
+            self.last_input = clock.monotonic()
+        await super().on_event(event)
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Copying is refused: personal data must not leave the app unaudited."""
+        self.notify(_("Copying is not allowed."), severity="warning")
+
+    # --- session -----------------------------------------------------------------------
+
+    def logged_in(self, actor: Actor) -> None:
+        """Called by the login screen: open the person's home screen (after a forced password change)."""
+        from screens.change_password import ChangePasswordScreen
+        from screens.home import HomeScreen
+
+        self.actor = actor
+        self.last_input = clock.monotonic()
+        set_language(detect_language(actor.language or self.settings.language or None))
+        if actor.must_change_password:
+            self.switch_screen(ChangePasswordScreen(actor, forced=True))
+        else:
+            self.switch_screen(HomeScreen(actor))
+
+    def password_changed(self, actor: Actor) -> None:
+        from screens.home import HomeScreen
+
+        self.actor = actor
+        self.switch_screen(HomeScreen(actor))
+
+    def check_idle(self) -> None:
+        if self.actor is None or self.locked:
+            return
+        idle_seconds = clock.monotonic() - self.last_input
+        if idle_seconds >= self.settings.idle_lock_minutes * 60:
+            self.lock_screen("idle")
+
+    def action_lock(self) -> None:
+        if self.actor is not None and not self.locked:
+            self.lock_screen("manual")
+
+    def lock_screen(self, reason: str) -> None:
+        from screens.lock import LockScreen
+
+        self.locked = True
+        self.run_worker(lambda: staff.record_screen_lock(self.actor, reason), thread=True,
+                        group="audit", exit_on_error=False)
+        self.push_screen(LockScreen(self.actor), callback=self._unlocked)
+
+    def _unlocked(self, _result: object) -> None:
+        self.locked = False
+        self.last_input = clock.monotonic()
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        if self.actor is not None:
+            actor = self.actor
+            self.actor = None
+            try:
+                staff.logout(actor)
+            except Exception:  # leaving must never fail; the session ends either way
+                pass
+        self.exit(0)
+
+    def run(self, *args, **kwargs):
+        kwargs.setdefault("mouse", False)
+        return super().run(*args, **kwargs)
