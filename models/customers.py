@@ -201,7 +201,7 @@ def _next_customer_no(year: int) -> str:
     return f"C{year}{last:06d}"
 
 
-def insert_customer(actor: Actor, cleaned: dict[str, object], *, responsible_clerk_id: int | None,
+def _insert_customer(actor: Actor, cleaned: dict[str, object], *, responsible_clerk_id: int | None,
                     approved: bool = True) -> tuple[str, str]:
     """Write a validated record inside the caller's transaction; returns (customer id, number)."""
     customer_id = str(uuid.uuid4())
@@ -229,7 +229,7 @@ def insert_customer(actor: Actor, cleaned: dict[str, object], *, responsible_cle
 def create_customer(actor: Actor, data: dict[str, object]) -> CustomerSummary:
     """Validate and store a customer directly (import and demo); intake goes through review."""
     cleaned = validation.check_valid(data, today=clock.today())
-    _, customer_no = insert_customer(actor, cleaned, responsible_clerk_id=actor.staff_id)
+    _, customer_no = _insert_customer(actor, cleaned, responsible_clerk_id=actor.staff_id)
     return _summaries(Customer.select().where(Customer.customer_no == customer_no))[0]
 
 

@@ -9,7 +9,7 @@ from models.permissions import Actor, Perm, service
 
 @dataclass(frozen=True)
 class MenuEntry:
-    """One item of the home menu; `screen` names the screen it opens (empty: not built yet)."""
+    """One item of the home menu; `screen` is "module:Class" of the screen it opens (empty: not built yet)."""
 
     entry_id: str
     label: str  # English msgid; the UI translates it

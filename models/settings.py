@@ -115,7 +115,7 @@ def _coerce(name: str, raw: object, source: str) -> object:
             else:
                 raise ValueError
         elif kind is int:
-            if isinstance(raw, bool):
+            if isinstance(raw, (bool, float)):
                 raise ValueError
             value = int(raw)
         elif kind is float:

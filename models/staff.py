@@ -256,7 +256,7 @@ def change_password(actor: Actor, current_password: str, new_password: str) -> A
     with write():
         Staff.update(password_hash=office.current().hasher.hash(_prepare_password(new_password)),
                      must_change_password=False,
-                     sessions_valid_after=_naive(now - dt.timedelta(seconds=1))).where(
+                     sessions_valid_after=_naive(now)).where(
             Staff.id == actor.staff_id).execute()
         audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
                      action="PASSWORD_CHANGE", object_type="staff", object_id=str(actor.staff_id))

@@ -12,6 +12,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
+from tui.widgets.field_input import FieldInput
+
 from models import staff
 from models.errors import ValidationError
 from models.permissions import Actor
@@ -53,16 +55,13 @@ class ChangePasswordScreen(Screen[None]):
                                         ("repeat", "Repeat new password")):
                     with Horizontal(classes="row"):
                         yield Label(_(label), classes="field-label")
-                        yield Input(id=field_id, password=True, max_length=128)
+                        yield FieldInput(id=field_id, password=True, max_length=128, enter_moves_on=field_id != "repeat")
                     yield Static("", id=f"{field_id}-error", classes="error field-error")
         yield Footer()
 
-    @on(Input.Submitted)
-    def _next(self, event: Input.Submitted) -> None:
-        if event.input.id == "repeat":
-            self.action_save()
-        else:
-            self.focus_next()
+    @on(Input.Submitted, "#repeat")
+    def _last_field(self) -> None:
+        self.action_save()
 
     def action_save(self) -> None:
         for field_id in ("current", "new", "repeat"):

@@ -15,7 +15,9 @@ def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
     """(key, description, tooltip) for every binding active on `screen`, its focused widget, and the app."""
     rows: list[tuple[str, str, str]] = []
     seen: set[str] = set()
-    for _node, binding, enabled, _tooltip in screen.active_bindings.values():
+    # The screen's own keys and the app's first; a focused widget's movement keys after them.
+    ordered = sorted(screen.active_bindings.values(), key=lambda item: item[0] not in (screen, screen.app))
+    for _node, binding, enabled, _tooltip in ordered:
         if not binding.description or binding.key in seen:
             continue
         seen.add(binding.key)

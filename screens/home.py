@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from textual import on, work
@@ -100,11 +101,12 @@ class HomeScreen(Screen[None]):
         if menu.highlighted is None or not self.entries:
             return
         entry = self.entries[menu.highlighted]
-        opener = getattr(self.app, f"open_{entry.screen}", None) if entry.screen else None
-        if opener is None:
+        if not entry.screen:
             self.notify(_("Coming soon"), title=_(entry.label))
             return
-        opener()
+        module_name, _sep, class_name = entry.screen.partition(":")
+        screen_class = getattr(importlib.import_module(module_name), class_name)
+        self.app.push_screen(screen_class(self.actor), callback=lambda _result: self.load_menu())
 
     def action_language(self) -> None:
         language = "en" if current_language() == "zh" else "zh"

@@ -12,6 +12,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
+from tui.widgets.field_input import FieldInput
+
 from models import staff
 from models.errors import AuthenticationFailed, PermissionDenied
 from models.permissions import Actor
@@ -47,7 +49,7 @@ class LockScreen(Screen[bool]):
                 yield Static(_("Enter your password to unlock."), classes="muted")
                 with Horizontal(classes="row"):
                     yield Label(_("Password"), classes="field-label")
-                    yield Input(id="unlock-password", password=True, max_length=128)
+                    yield FieldInput(id="unlock-password", password=True, max_length=128, enter_moves_on=False)
                 yield Static("", id="lock-message", classes="error")
         yield Footer()
 

@@ -17,6 +17,7 @@ from models.errors import AuthenticationFailed
 from models.permissions import Actor
 from tui.i18n import _
 from tui.safe_text import safe_text
+from tui.widgets.field_input import FieldInput
 
 
 class LoginScreen(Screen[None]):
@@ -49,17 +50,13 @@ class LoginScreen(Screen[None]):
                 yield Static("RecordKeeper", classes="muted", id="product")
                 with Horizontal(classes="row"):
                     yield Label(_("Username"), classes="field-label")
-                    yield Input(id="username", max_length=32, restrict=r"[A-Za-z0-9._\-]*")
+                    yield FieldInput(id="username", max_length=32, restrict=r"[A-Za-z0-9._\-]*")
                 with Horizontal(classes="row"):
                     yield Label(_("Password"), classes="field-label")
-                    yield Input(id="password", password=True, max_length=128)
+                    yield FieldInput(id="password", password=True, max_length=128, enter_moves_on=False)
                 yield Static("", id="login-message", classes="error")
                 yield Static(_("Press F1 for help"), classes="muted", id="login-hint")
         yield Footer()
-
-    @on(Input.Submitted, "#username")
-    def _next(self) -> None:
-        self.query_one("#password", Input).focus()
 
     @on(Input.Submitted, "#password")
     def _submitted(self) -> None:

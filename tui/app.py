@@ -15,6 +15,7 @@ from models.settings import Settings
 from themes import THEME_VARIABLE_DEFAULTS, ansi_color_for, no_color_requested, register_themes, theme_for
 from tui.errors import SafeErrorsMixin
 from tui.i18n import _, detect_language, set_language
+from tui.widgets.field_input import move_focus_now
 
 IDLE_CHECK_SECONDS = 1.0
 
@@ -54,11 +55,13 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         from screens.login import LoginScreen
 
         self.push_screen(LoginScreen())
-        self.set_interval(IDLE_CHECK_SECONDS, self.check_idle, name="idle-check")
+        self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-check")
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown)):
             self.last_input = clock.monotonic()
+            if isinstance(event, events.Key) and not event.is_forwarded and move_focus_now(self.screen, event):
+                return
         await super().on_event(event)
 
     def copy_to_clipboard(self, text: str) -> None:
@@ -86,7 +89,7 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         self.actor = actor
         self.switch_screen(HomeScreen(actor))
 
-    def check_idle(self) -> None:
+    def check_idle_lock(self) -> None:
         if self.actor is None or self.locked:
             return
         idle_seconds = clock.monotonic() - self.last_input
