@@ -33,14 +33,18 @@ def _m001_foundation() -> None:
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "foundation: staff, audit log, customers", _m001_foundation),
 ]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+SCHEMA_VERSION = max(number for number, _title, _step in MIGRATIONS)
+
+
+def applied_versions() -> set[int]:
+    if not db.table_exists("schema_version"):
+        return set()
+    return {row.version for row in SchemaVersion.select(SchemaVersion.version)}
 
 
 def database_version() -> int:
-    if not db.table_exists("schema_version"):
-        return 0
-    row = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar()
-    return int(row or 0)
+    """The highest applied migration (0 for an empty database)."""
+    return max(applied_versions(), default=0)
 
 
 def check_version() -> None:
@@ -52,7 +56,7 @@ def check_version() -> None:
         )
     if found == 0:
         raise SchemaError("the database is empty; run `recordkeeper init` first")
-    if found < SCHEMA_VERSION:
+    if found < SCHEMA_VERSION or applied_versions() != {number for number, _t, _s in MIGRATIONS}:
         raise SchemaError(
             f"the database is at schema version {found} and this program needs {SCHEMA_VERSION}; "
             "back it up, then run `recordkeeper migrate`"
@@ -66,11 +70,11 @@ def migrate(progress: Callable[[int, str], None] | None = None) -> list[int]:
     applied = []
     with write():
         db.create_tables([SchemaVersion])
-    current = database_version()
-    if current > SCHEMA_VERSION:
+    if database_version() > SCHEMA_VERSION:
         check_version()
+    done = applied_versions()
     for number, title, step in MIGRATIONS:
-        if number <= current:
+        if number in done:
             continue
         with write():
             step()
