@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import peewee as pw
 
-from models import audit, clock, crypto, keystore, normalise, office, validation
+from models import audit, clock, crypto, history, keystore, normalise, office, validation
 from models.db import BaseModel, write
 from models.errors import FieldError, NotFound, ValidationError
 from models.fields import CUSTOMER_FIELDS, FIELDS_BY_NAME, PERSONAL_FIELDS, PLAIN_FIELDS, Kind
@@ -219,6 +219,8 @@ def _insert_customer(actor: Actor, cleaned: dict[str, object], *, responsible_cl
             approved_at=now if approved else None, last_contact=today,
             next_verification_due=next_verification(str(cleaned.get("category", "")), today),
         ).execute()
+        history._record_event(actor, customer_id, "created",
+                              [s.name for s in CUSTOMER_FIELDS if cleaned.get(s.name) not in ("", None)])
         audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
                      action="CUSTOMER_CREATE", object_type=TABLE, object_id=customer_no,
                      fields=[s.name for s in CUSTOMER_FIELDS if cleaned.get(s.name) not in ("", None)])

@@ -30,8 +30,16 @@ def _m001_foundation() -> None:
     audit.install_guards()
 
 
+def _m002_labels_and_history() -> None:
+    from models.history import CustomerEvent
+    from models.labels import CustomerLabel, Label
+
+    db.create_tables([Label, CustomerLabel, CustomerEvent])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "foundation: staff, audit log, customers", _m001_foundation),
+    (2, "labels and customer history", _m002_labels_and_history),
 ]
 SCHEMA_VERSION = max(number for number, _title, _step in MIGRATIONS)
 
