@@ -42,7 +42,7 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         self.error_log_path = Path(settings.log_path)
         self.actor: Actor | None = None
         self.locked = False
-        self.last_input = clock.monotonic()
+        self.last_input = self.session_started = clock.monotonic()
         self.animation_level = "none"
         register_themes(self)
         self.theme = theme_for(settings.theme, no_color)
@@ -76,7 +76,7 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         from screens.home import HomeScreen
 
         self.actor = actor
-        self.last_input = clock.monotonic()
+        self.last_input = self.session_started = clock.monotonic()
         set_language(detect_language(actor.language or self.settings.language or None))
         if actor.must_change_password:
             self.switch_screen(ChangePasswordScreen(actor, forced=True))
@@ -90,7 +90,12 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         self.switch_screen(HomeScreen(actor))
 
     def check_idle_lock(self) -> None:
-        if self.actor is None or self.locked:
+        if self.actor is None:
+            return
+        if clock.monotonic() - self.session_started >= self.settings.session_hours * 3600:
+            self.end_session(_("Your session has ended; please log in again."))
+            return
+        if self.locked:
             return
         idle_seconds = clock.monotonic() - self.last_input
         if idle_seconds >= self.settings.idle_lock_minutes * 60:
@@ -111,6 +116,18 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
     def _unlocked(self, _result: object) -> None:
         self.locked = False
         self.last_input = clock.monotonic()
+
+    def end_session(self, message: str) -> None:
+        """Log out and return to the login screen, dropping every screen of the session."""
+        from screens.login import LoginScreen
+
+        actor, self.actor, self.locked = self.actor, None, False
+        if actor is not None:
+            self.run_worker(lambda: staff.logout(actor), thread=True, group="audit", exit_on_error=False)
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(LoginScreen())
+        self.notify(message, severity="warning", timeout=30)
 
     def action_help(self) -> None:
         from screens.help import HelpScreen

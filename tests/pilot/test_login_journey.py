@@ -80,3 +80,13 @@ async def test_each_role_reaches_its_own_home(demo_office, settings):
             labels = " ".join(str(menu.get_option_at_index(i).prompt) for i in range(menu.option_count))
             assert label in labels, (username, labels)
             await pilot.press("ctrl+q")
+
+
+async def test_session_ends_after_its_hours(demo_office, settings):
+    app = RecordKeeperApp(settings, environ={})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _login(pilot, "clerk")
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        clock.advance_monotonic(settings.session_hours * 3600 + 1)
+        await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen))
+        assert app.actor is None
