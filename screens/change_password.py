@@ -10,13 +10,14 @@ from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from tui.widgets.field_input import FieldInput
 
 from models import staff
 from models.errors import ValidationError
 from models.permissions import Actor
+from tui.widgets.footer import Footer
 from tui.i18n import _
 
 FIELD_IDS = {"current_password": "#current", "new_password": "#new"}

@@ -12,11 +12,12 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from models import home, staff
 from models.permissions import Actor
+from tui.widgets.footer import Footer
 from tui.i18n import _, current_language, set_language
 from tui.safe_text import safe_plain, safe_text
 

@@ -10,11 +10,12 @@ from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from models import staff
 from models.errors import AuthenticationFailed
 from models.permissions import Actor
+from tui.widgets.footer import Footer
 from tui.i18n import _
 from tui.safe_text import safe_text
 from tui.widgets.field_input import FieldInput
