@@ -16,7 +16,7 @@ import peewee as pw
 from models import audit, clock, crypto, history, keystore, normalise, office, validation
 from models.db import BaseModel, write
 from models.errors import FieldError, NotFound, ValidationError
-from models.fields import CUSTOMER_FIELDS, FIELDS_BY_NAME, PERSONAL_FIELDS, PLAIN_FIELDS, Kind
+from models.fields import CUSTOMER_FIELDS, FIELDS_BY_NAME, ID_TYPES, PERSONAL_FIELDS, PLAIN_FIELDS, Kind
 from models.permissions import Actor, Perm, service
 from models.staff import Staff
 
@@ -243,8 +243,11 @@ def _summaries(query) -> list[CustomerSummary]:
     keys = keystore.load_data_keys([r["key_id"] for r in rows])
     out = []
     for r in rows:
-        name = decrypt_fields(r["id"], r["key_id"], keys[r["key_id"]], r, ("full_name",))["full_name"]
-        out.append(CustomerSummary(r["id"], r["customer_no"], mask_name(str(name)), r["category"], r["branch"],
+        key = keys.get(r["key_id"])
+        # A customer whose key is gone (destruction interrupted before its rows went) lists without a name.
+        name = mask_name(str(decrypt_fields(r["id"], r["key_id"], key, r, ("full_name",))["full_name"])) \
+            if key is not None else "(key destroyed)"
+        out.append(CustomerSummary(r["id"], r["customer_no"], name, r["category"], r["branch"],
                                    r["clerk"] or "", r["next_verification_due"], r["retention_until"],
                                    r["legal_hold"]))
     return out
@@ -316,8 +319,8 @@ def find_customers(actor: Actor, kind: str, term: str, limit: int = 50) -> list[
         query = Customer.select().where(Customer.customer_no.startswith(norm)).order_by(Customer.customer_no)
         return _summaries(query.limit(limit))
     if kind == "id_number":
-        norm, column, index_name = normalise.normalise_resident_id(term), Customer.id_bidx, "id_number"
-    elif kind == "mobile":
+        return _find_by_id_number(actor, term, limit)
+    if kind == "mobile":
         norm, column, index_name = normalise.normalise_phone(term), Customer.mobile_bidx, "mobile"
     else:
         norm, column, index_name = normalise.normalise_name(term), Customer.name_bidx, "full_name"
@@ -331,6 +334,28 @@ def find_customers(actor: Actor, kind: str, term: str, limit: int = 50) -> list[
     matches = [c["id"] for c in candidates
                if c["key_id"] in keys and normaliser(str(
                    decrypt_fields(c["id"], c["key_id"], keys[c["key_id"]], c, (kind,))[kind])) == norm]
+    if not matches:
+        return []
+    return _summaries(Customer.select().where(Customer.id.in_(matches[:limit])).order_by(Customer.customer_no))
+
+
+def _find_by_id_number(actor: Actor, term: str, limit: int) -> list[CustomerSummary]:
+    """ID search across every document type's index; candidates are checked against their own type."""
+    keyring, bits = office.current().keyring, office.current().settings.blind_index_bits
+    probes = {id_type: _norm_id({"id_type": id_type, "id_number": term}) for id_type in ID_TYPES}
+    audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id, action="SEARCH",
+                 details={"kind": "id_number", "term_hmac": keyring.term_hmac("id_number", probes["resident_id"])})
+    buckets = sorted({keyring.blind_index(_id_index_name({"id_type": t}), n, bits) for t, n in probes.items()})
+    candidates = list(Customer.select(Customer.id, Customer.key_id, Customer.id_type, Customer.id_number)
+                      .where(Customer.id_bidx.in_(buckets)).dicts())
+    keys = keystore.load_data_keys([c["key_id"] for c in candidates])
+    matches = []
+    for c in candidates:
+        if c["key_id"] not in keys:
+            continue
+        values = decrypt_fields(c["id"], c["key_id"], keys[c["key_id"]], c, ("id_type", "id_number"))
+        if values["id_type"] in probes and _norm_id(values) == probes[str(values["id_type"])]:
+            matches.append(c["id"])
     if not matches:
         return []
     return _summaries(Customer.select().where(Customer.id.in_(matches[:limit])).order_by(Customer.customer_no))

@@ -64,7 +64,7 @@ def make_postgres(url: str) -> pw.PostgresqlDatabase:
     for pair in filter(None, parts.query.split("&")):
         key, _, value = pair.partition("=")
         params[key] = unquote(value)
-    return pw.PostgresqlDatabase(parts.path.lstrip("/") or "postgres", autorollback=True, **params)
+    return pw.PostgresqlDatabase(parts.path.lstrip("/") or "postgres", **params)
 
 
 def is_sqlite() -> bool:

@@ -74,9 +74,13 @@ def open_office(settings: Settings, *, check_schema: bool = True) -> Office:
     dbmod.keys_db.initialize(dbmod.make_sqlite(settings.keystore_path, settings.busy_timeout_ms))
     hasher = _make_hasher(settings)
     _current = Office(settings, keyring, hasher, hasher.hash(secrets.token_urlsafe(32)))
-    migrations.ensure_keystore()
-    if check_schema:
-        migrations.check_version()
+    try:
+        migrations.ensure_keystore()
+        if check_schema:
+            migrations.check_version()
+    except Exception:
+        close_office()  # a refused office must not stay usable
+        raise
     return _current
 
 
