@@ -23,7 +23,7 @@ test: $(STAMP)
 	RK_TEST_DATABASE_FOR_SUITE=$(PG_TEST_URL) $(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/pytest tests/benchmarks -p no:cacheprovider --override-ini addopts= -s
+	$(BIN)/pytest tests/benchmarks -p no:cacheprovider -o addopts= -o python_files='bench_*.py' -s
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache
