@@ -112,6 +112,9 @@ def append(
             "details": json.dumps(details or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
         }
         AuditEntry.insert(**entry, prev_hash=prev, hash=chain_hash(prev, entry)).execute()
+        from models import checkpoints  # late import: checkpoints reads this module's table
+
+        checkpoints.note_append()  # signs the new head once the transaction commits
         return seq
 
 
@@ -122,10 +125,17 @@ class VerifyResult:
     first_bad_seq: int | None = None
     reason: str = ""
     head_hash: str = GENESIS
+    checkpoints: int = 0  # signed checkpoints the log agreed with
+    warning: str = ""
 
 
-def verify_chain(progress: Callable[[int, int], None] | None = None, batch: int = 5000) -> VerifyResult:
-    """Replay the whole chain; report the first entry that was edited, deleted, inserted or reordered."""
+def verify_chain(progress: Callable[[int, int], None] | None = None, batch: int = 5000, *,
+                 checkpoints: bool = True) -> VerifyResult:
+    """Replay the whole chain and hold it against every signed checkpoint outside the database;
+    report the first entry that was edited, deleted, inserted, reordered, rewritten or dropped."""
+    from models import checkpoints as signed
+
+    expect = signed.expectation() if checkpoints else None
     total = AuditEntry.select().count()
     prev = GENESIS
     expected_seq = 1
@@ -150,12 +160,15 @@ def verify_chain(progress: Callable[[int, int], None] | None = None, batch: int 
             if chain_hash(prev, row) != row["hash"]:
                 return VerifyResult(checked, False, row["seq"], "content does not match its hash", prev)
             prev = row["hash"]
+            if expect and (failed := expect.check(row["seq"], prev)):
+                return failed
             expected_seq += 1
             checked += 1
         last_seq = rows[-1]["seq"]
         if progress:
             progress(checked, total)
-    return VerifyResult(checked, True, None, "", prev)
+    result = VerifyResult(checked, True, None, "", prev)
+    return expect.finish(result) if expect else result
 
 
 SQLITE_GUARDS = (
