@@ -202,10 +202,13 @@ def _next_customer_no(year: int) -> str:
 
 
 def _insert_customer(actor: Actor, cleaned: dict[str, object], *, responsible_clerk_id: int | None,
-                    approved: bool = True) -> tuple[str, str]:
-    """Write a validated record inside the caller's transaction; returns (customer id, number)."""
+                    approved: bool = True, data_key: tuple[str, bytes] | None = None) -> tuple[str, str]:
+    """Write a validated record inside the caller's transaction; returns (customer id, number).
+
+    `data_key` (key id, key) reuses an existing data key: intake hands over the submission's key.
+    """
     customer_id = str(uuid.uuid4())
-    key_id, key = keystore.create_data_key()
+    key_id, key = data_key if data_key is not None else keystore.create_data_key()
     today = clock.today()
     plain = {name: cleaned.get(name, False if FIELDS_BY_NAME[name].kind is Kind.BOOL else "")
              for name in PLAIN_FIELDS}

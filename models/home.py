@@ -19,8 +19,8 @@ class MenuEntry:
 
 # entry id, label, permission, screen name
 MENU: tuple[tuple[str, str, Perm, str], ...] = (
-    ("intake", "Intake", Perm.INTAKE, ""),
-    ("review", "Review queue", Perm.REVIEW, ""),
+    ("intake", "Intake", Perm.INTAKE, "screens.intake:IntakeScreen"),
+    ("review", "Review queue", Perm.REVIEW, "screens.review:ReviewQueueScreen"),
     ("customers", "Customers", Perm.CUSTOMER_SEARCH, ""),
     ("changes", "Change requests", Perm.CHANGE_APPROVE, ""),
     ("verification", "Verification due", Perm.CHANGE_REQUEST, ""),
@@ -34,9 +34,10 @@ MENU: tuple[tuple[str, str, Perm, str], ...] = (
 
 
 def _counts(actor: Actor) -> dict[str, int]:
+    from models import intake
     from models.customers import count_customers
 
-    return {"customers": count_customers()}
+    return {"customers": count_customers(), **intake._home_counts(actor)}
 
 
 @service(Perm.HOME)

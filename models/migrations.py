@@ -37,9 +37,17 @@ def _m002_labels_and_history() -> None:
     db.create_tables([Label, CustomerLabel, CustomerEvent])
 
 
+def _m003_intake_and_documents() -> None:
+    from models.documents import Document, DocumentChunk
+    from models.intake import IntakeRevision, IntakeSubmission
+
+    db.create_tables([IntakeSubmission, IntakeRevision, Document, DocumentChunk])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "foundation: staff, audit log, customers", _m001_foundation),
     (2, "labels and customer history", _m002_labels_and_history),
+    (3, "intake submissions, revisions and documents", _m003_intake_and_documents),
 ]
 SCHEMA_VERSION = max(number for number, _title, _step in MIGRATIONS)
 
