@@ -187,8 +187,17 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, 28))
 
 
+def verify_months() -> dict[str, int]:
+    """Months between periodic verifications per category (the office's settings, else the defaults)."""
+    try:
+        settings = office.current().settings
+    except Exception:  # no office open (pure date arithmetic in tests and tools)
+        return VERIFY_MONTHS
+    return {"active": settings.verify_months_active, "prospect": settings.verify_months_prospect}
+
+
 def next_verification(category: str, from_day: dt.date) -> dt.date | None:
-    months = VERIFY_MONTHS.get(category)
+    months = verify_months().get(category)
     return _add_months(from_day, months) if months else None
 
 

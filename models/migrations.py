@@ -44,10 +44,21 @@ def _m003_intake_and_documents() -> None:
     db.create_tables([IntakeSubmission, IntakeRevision, Document, DocumentChunk])
 
 
+def _m005_change_requests_and_verification() -> None:
+    from models.change_requests import ChangeRequest
+    from models.verification import VerificationCheck, VerificationState
+
+    db.create_tables([ChangeRequest, VerificationCheck, VerificationState])
+    # The due queue reads (next_verification_due, customer_no) in order straight from this index.
+    db.execute_sql("CREATE INDEX IF NOT EXISTS customer_verification_queue "
+                   "ON customer (next_verification_due, customer_no)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "foundation: staff, audit log, customers", _m001_foundation),
     (2, "labels and customer history", _m002_labels_and_history),
     (3, "intake submissions, revisions and documents", _m003_intake_and_documents),
+    (5, "change requests and periodic verification", _m005_change_requests_and_verification),
 ]
 SCHEMA_VERSION = max(number for number, _title, _step in MIGRATIONS)
 

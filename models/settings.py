@@ -33,6 +33,9 @@ class Settings:
     language: str = ""
     cursor_blink: bool = False
     office_name: str = "RecordKeeper"
+    verify_months_active: int = 12  # periodic verification interval (months) for active customers
+    verify_months_prospect: int = 6
+    verify_retry_days: int = 14  # an unreachable customer is tried again this many days later
 
     @property
     def database_path(self) -> Path:
@@ -87,6 +90,9 @@ _RULES = {
     "language": (str, lambda v: None if v in ("", "zh", "en") else "must be zh or en"),
     "cursor_blink": (bool, lambda v: None),
     "office_name": (str, lambda v: None if 0 < len(v) <= 60 else "must be 1 to 60 characters"),
+    "verify_months_active": (int, lambda v: None if 1 <= v <= 60 else "must be between 1 and 60 months"),
+    "verify_months_prospect": (int, lambda v: None if 1 <= v <= 60 else "must be between 1 and 60 months"),
+    "verify_retry_days": (int, lambda v: None if 1 <= v <= 90 else "must be between 1 and 90 days"),
     "database_url": (str, lambda v: None if v == "" or v.startswith(("postgresql://", "postgres://"))
                      else "must be empty (SQLite) or a postgresql:// URL"),
 }
