@@ -305,6 +305,9 @@ def reveal_fields(actor: Actor, customer_no: str, field_names: list[str], purpos
     unknown = [n for n in field_names if n not in PERSONAL_FIELDS]
     if unknown or not field_names:
         raise ValidationError([FieldError("fields", "name one or more personal fields", "bad_choice")])
+    from models.training import require_training
+
+    require_training(actor, "reveal")  # lapsed data-protection training blocks unmasking
     row = _row(customer_no)
     audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
                  action="REVEAL", object_type=TABLE, object_id=row["customer_no"], fields=field_names,

@@ -54,11 +54,25 @@ def _m005_change_requests_and_verification() -> None:
                    "ON customer (next_verification_due, customer_no)")
 
 
+def _m007_supervision() -> None:
+    from models.branches import Branch
+    from models.suggestions import Suggestion
+    from models.training import TrainingRecord
+
+    db.create_tables([TrainingRecord, Branch, Suggestion])
+    # The audit browser pages by seq under each filter; these keep every page an index range scan.
+    for name, columns in (("audit_entry_ts", "ts, seq"), ("audit_entry_actor_seq", "actor, seq"),
+                          ("audit_entry_action_seq", "action, seq"), ("audit_entry_object_seq", "object_id, seq"),
+                          ("audit_entry_outcome_seq", "outcome, seq")):
+        db.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON audit_entry ({columns})")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "foundation: staff, audit log, customers", _m001_foundation),
     (2, "labels and customer history", _m002_labels_and_history),
     (3, "intake submissions, revisions and documents", _m003_intake_and_documents),
     (5, "change requests and periodic verification", _m005_change_requests_and_verification),
+    (7, "training, branches, suggestions, audit browse indexes", _m007_supervision),
 ]
 SCHEMA_VERSION = max(number for number, _title, _step in MIGRATIONS)
 

@@ -36,6 +36,9 @@ class Perm(str, Enum):
     AUDIT_VERIFY = "audit.verify"
     STAFF_MANAGE = "staff.manage"
     REPORT = "report.view"
+    SUGGEST = "suggestion.submit"
+    SUGGESTION_REVIEW = "suggestion.review"
+    TRAINING_VIEW = "training.view"
 
 
 _CUSTOMER_WORK = {Perm.CUSTOMER_VIEW, Perm.CUSTOMER_REVEAL, Perm.CUSTOMER_SEARCH}
@@ -45,7 +48,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "reviewer": frozenset({Perm.HOME, Perm.REVIEW, *_CUSTOMER_WORK}),
     "supervisor": frozenset({
         Perm.HOME, Perm.CHANGE_APPROVE, Perm.DESTRUCTION_APPROVE, Perm.HOLD_PLACE, Perm.HOLD_RELEASE,
-        Perm.AUDIT_VIEW, Perm.AUDIT_VERIFY, Perm.REPORT, *_CUSTOMER_WORK,
+        Perm.AUDIT_VIEW, Perm.AUDIT_VERIFY, Perm.REPORT, Perm.SUGGESTION_REVIEW, Perm.TRAINING_VIEW,
+        *_CUSTOMER_WORK,
     }),
     "records_officer": frozenset({
         Perm.HOME, Perm.LABEL_MANAGE, Perm.RETENTION, Perm.DESTRUCTION_REQUEST, Perm.HOLD_PLACE,
@@ -53,8 +57,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     }),
     # The auditor and the admin see no personal data.
     "auditor": frozenset({Perm.HOME, Perm.AUDIT_VIEW, Perm.AUDIT_VERIFY, Perm.REPORT}),
-    "admin": frozenset({Perm.HOME, Perm.STAFF_MANAGE, Perm.AUDIT_VERIFY}),
+    "admin": frozenset({Perm.HOME, Perm.STAFF_MANAGE, Perm.AUDIT_VERIFY, Perm.TRAINING_VIEW}),
 }
+# Every staff member may suggest improvements to the process (seed §6).
+ROLE_PERMISSIONS = {role: granted | {Perm.SUGGEST} for role, granted in ROLE_PERMISSIONS.items()}
 
 
 @dataclass(frozen=True)

@@ -332,3 +332,19 @@ def set_active(actor: Actor, username: str, active: bool) -> StaffSummary:
                      action="STAFF_ENABLE" if active else "STAFF_DISABLE", object_type="staff",
                      object_id=str(row.id))
     return _summary(Staff.get_by_id(row.id))
+
+
+@service(Perm.STAFF_MANAGE)
+def set_roles(actor: Actor, username: str, roles) -> StaffSummary:
+    """Replace an account's roles; they take effect at that person's next action."""
+    roles = _check_roles(list(roles))
+    with write():
+        row = _get_staff(username)
+        if row.id == actor.staff_id and "admin" not in roles:
+            raise ValidationError([FieldError("roles", "you cannot remove your own admin role", "own_admin")])
+        before = row.roles.split(",")
+        Staff.update(roles=",".join(roles)).where(Staff.id == row.id).execute()
+        audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
+                     action="STAFF_ROLES", object_type="staff", object_id=str(row.id),
+                     details={"before": before, "after": list(roles)})
+    return _summary(Staff.get_by_id(row.id))
