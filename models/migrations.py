@@ -67,12 +67,20 @@ def _m007_supervision() -> None:
         db.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON audit_entry ({columns})")
 
 
+def _m006_retention_and_destruction() -> None:
+    from models import destruction, retention
+
+    db.create_tables([retention.RetentionRule, retention.LegalHold, *destruction.tables()])
+    retention._seed_rules()
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "foundation: staff, audit log, customers", _m001_foundation),
     (2, "labels and customer history", _m002_labels_and_history),
     (3, "intake submissions, revisions and documents", _m003_intake_and_documents),
     (5, "change requests and periodic verification", _m005_change_requests_and_verification),
     (7, "training, branches, suggestions, audit browse indexes", _m007_supervision),
+    (6, "retention rules, legal holds, destruction requests and register", _m006_retention_and_destruction),
 ]
 SCHEMA_VERSION = max(number for number, _title, _step in MIGRATIONS)
 
@@ -128,6 +136,7 @@ def migrate(progress: Callable[[int, str], None] | None = None) -> list[int]:
 
 def ensure_keystore() -> None:
     from models.keystore import DataKey
+    from models.ledger import LedgerMark
 
     with keys_db.atomic():
-        keys_db.create_tables([DataKey])
+        keys_db.create_tables([DataKey, LedgerMark])

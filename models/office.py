@@ -78,6 +78,9 @@ def open_office(settings: Settings, *, check_schema: bool = True) -> Office:
         migrations.ensure_keystore()
         if check_schema:
             migrations.check_version()
+            from models import destruction
+
+            destruction.reconcile_on_open()  # replay the destruction ledger before anyone is served
     except Exception:
         close_office()  # a refused office must not stay usable
         raise

@@ -32,6 +32,8 @@ class Perm(str, Enum):
     DESTRUCTION_APPROVE = "destruction.approve"
     HOLD_PLACE = "hold.place"
     HOLD_RELEASE = "hold.release"
+    RETENTION_RULES = "retention.rules"
+    DESTRUCTION_VIEW = "destruction.view"
     AUDIT_VIEW = "audit.view"
     AUDIT_VERIFY = "audit.verify"
     STAFF_MANAGE = "staff.manage"
@@ -47,17 +49,18 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "clerk": frozenset({Perm.HOME, Perm.CUSTOMER_CREATE, Perm.INTAKE, Perm.CHANGE_REQUEST, *_CUSTOMER_WORK}),
     "reviewer": frozenset({Perm.HOME, Perm.REVIEW, *_CUSTOMER_WORK}),
     "supervisor": frozenset({
-        Perm.HOME, Perm.CHANGE_APPROVE, Perm.DESTRUCTION_APPROVE, Perm.HOLD_PLACE, Perm.HOLD_RELEASE,
+        Perm.HOME, Perm.CHANGE_APPROVE, Perm.DESTRUCTION_APPROVE, Perm.DESTRUCTION_VIEW, Perm.HOLD_PLACE,
+        Perm.HOLD_RELEASE,
         Perm.AUDIT_VIEW, Perm.AUDIT_VERIFY, Perm.REPORT, Perm.SUGGESTION_REVIEW, Perm.TRAINING_VIEW,
         *_CUSTOMER_WORK,
     }),
     "records_officer": frozenset({
         Perm.HOME, Perm.LABEL_MANAGE, Perm.RETENTION, Perm.DESTRUCTION_REQUEST, Perm.HOLD_PLACE,
-        Perm.CHANGE_REQUEST, *_CUSTOMER_WORK,
+        Perm.CHANGE_REQUEST, Perm.DESTRUCTION_VIEW, *_CUSTOMER_WORK,
     }),
     # The auditor and the admin see no personal data.
-    "auditor": frozenset({Perm.HOME, Perm.AUDIT_VIEW, Perm.AUDIT_VERIFY, Perm.REPORT}),
-    "admin": frozenset({Perm.HOME, Perm.STAFF_MANAGE, Perm.AUDIT_VERIFY, Perm.TRAINING_VIEW}),
+    "auditor": frozenset({Perm.HOME, Perm.AUDIT_VIEW, Perm.AUDIT_VERIFY, Perm.REPORT, Perm.DESTRUCTION_VIEW}),
+    "admin": frozenset({Perm.HOME, Perm.STAFF_MANAGE, Perm.RETENTION_RULES, Perm.AUDIT_VERIFY, Perm.TRAINING_VIEW}),
 }
 # Every staff member may suggest improvements to the process (seed §6).
 ROLE_PERMISSIONS = {role: granted | {Perm.SUGGEST} for role, granted in ROLE_PERMISSIONS.items()}
