@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import termios
 from pathlib import Path
 
 from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.widgets import Input, TextArea
 
 from models import clock, staff
 from models.permissions import Actor
 from models.settings import Settings
 from themes import THEME_VARIABLE_DEFAULTS, ansi_color_for, no_color_requested, register_themes, theme_for
-from tui.errors import SafeErrorsMixin
+from tui.errors import SafeErrorsMixin, format_redacted_exception
 from tui.i18n import _, detect_language, set_language
 from tui.widgets.field_input import move_focus_now
 
 IDLE_CHECK_SECONDS = 1.0
+HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 
 
 class RecordKeeperApp(SafeErrorsMixin, App[int]):
@@ -42,6 +47,7 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         self.error_log_path = Path(settings.log_path)
         self.actor: Actor | None = None
         self.locked = False
+        self.hung_up = False
         self.last_input = self.session_started = clock.monotonic()
         self.animation_level = "none"
         register_themes(self)
@@ -56,6 +62,83 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
 
         self.push_screen(LoginScreen())
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-check")
+        if not self.is_headless:
+            self._install_hangup_handlers()
+            self.set_interval(IDLE_CHECK_SECONDS, self._check_terminal, name="terminal-check")
+
+    def _register_child(self, parent, child, before, after) -> None:
+        # Every text cursor follows the `cursor_blink` setting (off by default: a blinking
+        # cursor redraws twice a second, which a slow SSH link pays for).
+        if isinstance(child, (Input, TextArea)):
+            child.cursor_blink = self.settings.cursor_blink
+        super()._register_child(parent, child, before, after)
+
+    # --- losing the terminal --------------------------------------------------------------
+
+    def _install_hangup_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in HANGUP_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, self.hang_up, signum.name)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / not POSIX
+                pass
+
+    def hang_up(self, reason: str = "SIGHUP") -> None:
+        """The terminal is gone (SSH dropped, SIGHUP) or we were told to stop (SIGTERM).
+
+        Open screens save their drafts (`save_draft_now()`), the session ends in the audit log, and
+        the app exits without writing to the dead terminal.
+        """
+        if self.hung_up:
+            return
+        self.hung_up = True
+        self._silence_terminal()
+        for screen in reversed(self.screen_stack):
+            save_draft_now = getattr(screen, "save_draft_now", None)
+            if callable(save_draft_now):
+                try:
+                    save_draft_now()
+                except Exception as error:  # noqa: BLE001 - one failing draft must not stop the others
+                    self._write_error_log("hangup", lambda error=error: format_redacted_exception(error))
+        actor, self.actor = self.actor, None
+        if actor is not None:
+            try:
+                staff.logout(actor)
+            except Exception:  # noqa: BLE001 - leaving must never fail
+                pass
+        self.exit(0)
+
+    def _check_terminal(self) -> None:
+        """Hang up if the terminal has gone without a SIGHUP reaching us (e.g. a parent ignored it).
+
+        A hung-up terminal answers every ioctl with EIO, and its reads return at once, which
+        would leave Textual's input thread spinning.
+        """
+        driver = self._driver
+        fileno = getattr(driver, "fileno", None)
+        if self.hung_up or not isinstance(fileno, int):
+            return
+        try:
+            termios.tcgetattr(fileno)
+        except termios.error:
+            self.hang_up("terminal-lost")
+
+    def _silence_terminal(self) -> None:
+        """Drop all further output: writes to a hung-up terminal fail, and a full output queue would block."""
+        driver = self._driver
+        if driver is None or self.is_headless:
+            return
+        driver.write = lambda data: None
+        driver.flush = lambda: None
+        if getattr(driver, "_writer_thread", None) is not None:
+            driver._writer_thread = None
+
+    def panic(self, *renderables) -> None:
+        if self.hung_up or _terminal_read_failed(renderables):
+            # The input thread could not read the terminal: the link is gone, not a bug.
+            self.hang_up("terminal-lost")
+            return
+        super().panic(*renderables)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown)):
@@ -82,12 +165,20 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
             self.switch_screen(ChangePasswordScreen(actor, forced=True))
         else:
             self.switch_screen(HomeScreen(actor))
+            self._offer_unfinished_work(actor)
 
     def password_changed(self, actor: Actor) -> None:
         from screens.home import HomeScreen
 
         self.actor = actor
         self.switch_screen(HomeScreen(actor))
+        self._offer_unfinished_work(actor)
+
+    def _offer_unfinished_work(self, actor: Actor) -> None:
+        """At login, offer the clerk's unfinished intake forms (drafts to resume or discard, returned ones)."""
+        from screens.drafts import offer_unfinished
+
+        offer_unfinished(self, actor)
 
     def check_idle_lock(self) -> None:
         if self.actor is None:
@@ -148,3 +239,14 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
     def run(self, *args, **kwargs):
         kwargs.setdefault("mouse", False)
         return super().run(*args, **kwargs)
+
+
+def _terminal_read_failed(renderables) -> bool:
+    """Whether Textual's input thread died with an OSError (EIO once the terminal has hung up)."""
+    from rich.traceback import Traceback
+
+    for renderable in renderables:
+        if isinstance(renderable, Traceback) and renderable.trace.stacks:
+            if renderable.trace.stacks[-1].exc_type in ("OSError", "EOFError"):
+                return True
+    return False

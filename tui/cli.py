@@ -21,6 +21,7 @@ DEMO_MARKER = ".recordkeeper-demo-office"
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
 EXIT_DENIED = 4
+EXIT_NO_TERMINAL = 5
 
 
 def _err(message: str) -> None:
@@ -175,6 +176,10 @@ def cmd_migrate(settings: Settings, args) -> int:
 
 
 def launch(settings: Settings) -> int:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        # ssh without a terminal (`ssh host cmd`, sftp, scp) lands here through ForceCommand.
+        _err("the application needs an interactive terminal (ssh -t); nothing was run")
+        return EXIT_NO_TERMINAL
     from tui.app import RecordKeeperApp
 
     from models import office
