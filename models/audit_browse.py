@@ -148,7 +148,7 @@ def seq_bounds(since: dt.date | None, until: dt.date | None) -> tuple[int, int] 
     return low_row.seq, high_row.seq
 
 
-def _where(flt: AuditFilter) -> list | None:
+def conditions_for(flt: AuditFilter) -> list | None:
     """Conditions for the filter (None when the time range holds no entries)."""
     conditions = []
     if flt.since or flt.until:
@@ -182,7 +182,7 @@ def log_size() -> int:
 
 def _page(flt: AuditFilter, before_seq: int | None, after_seq: int | None, limit: int) -> AuditPage:
     size = log_size()
-    conditions = _where(flt)
+    conditions = conditions_for(flt)
     if conditions is None:
         return AuditPage((), False, False, size)
     columns = (AuditEntry.seq, AuditEntry.ts, AuditEntry.actor, AuditEntry.action, AuditEntry.object_type,
@@ -253,6 +253,18 @@ def entry_detail(actor: Actor, seq: int) -> AuditDetail:
         log_size(), expected_prev is not None and row["prev_hash"] == expected_prev,
         audit.chain_hash(row["prev_hash"], row) == row["hash"],
         covering.seq if covering else None, covering.ts if covering else "")
+
+
+@service(Perm.AUDIT_VERIFY)
+def verify_log(actor: Actor, progress: Callable[[int, int], None] | None = None) -> audit.VerifyResult:
+    """Replay the chain against the signed checkpoints and record the outcome in the log itself."""
+    result = audit.verify_chain(progress=progress)
+    audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
+                 action="AUDIT_VERIFY", outcome="ok" if result.ok else "failed",
+                 details={"ok": result.ok, "entries": result.entries, "first_bad_seq": result.first_bad_seq,
+                          "reason": result.reason[:200], "checkpoints": result.checkpoints,
+                          "warning": bool(result.warning)})
+    return result
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -411,7 +423,7 @@ def verify_export(path: Path, public_key_hex: str = "") -> ExportCheck:
 
 def count_matching(flt: AuditFilter, cap: int = 100_000) -> int:
     """How many entries match, counted up to `cap` (for dashboards and reports)."""
-    conditions = _where(flt)
+    conditions = conditions_for(flt)
     if conditions is None:
         return 0
     query = AuditEntry.select(AuditEntry.seq)
