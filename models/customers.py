@@ -7,15 +7,25 @@ decrypted and compared exactly. Every view, reveal and search is audited before 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import hmac
 import json
+import operator
+import os
 import uuid
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import peewee as pw
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from models import audit, clock, crypto, history, keystore, normalise, office, validation
 from models.db import BaseModel, write
-from models.errors import FieldError, NotFound, ValidationError
+from models.errors import FieldError, IntegrityFailure, NotFound, ValidationError
 from models.fields import CUSTOMER_FIELDS, FIELDS_BY_NAME, ID_TYPES, PERSONAL_FIELDS, PLAIN_FIELDS, Kind
 from models.permissions import Actor, Perm, service
 from models.staff import Staff
@@ -32,6 +42,10 @@ def _customer_columns() -> dict[str, pw.Field]:
         "id_bidx": pw.IntegerField(null=True, index=True),
         "mobile_bidx": pw.IntegerField(null=True, index=True),
         "name_bidx": pw.IntegerField(null=True, index=True),
+        # Keyed fingerprint of (ID type, normalised ID number): finds an existing customer on import
+        # without decrypting a bucket. An ID belongs to one person, so it reveals no equalities.
+        "id_fp": pw.CharField(max_length=32, null=True, index=True),
+        "import_batch": pw.CharField(max_length=36, null=True),  # set on imported customers (partial index)
         "index_version": pw.SmallIntegerField(default=1),
         "responsible_clerk": pw.ForeignKeyField(Staff, null=True, backref="customers", on_delete="SET NULL"),
         "created_by": pw.ForeignKeyField(Staff, null=True, backref="+", on_delete="SET NULL"),
@@ -101,35 +115,102 @@ def mask_value(field_name: str, value: object) -> str:
 # --- encryption ----------------------------------------------------------------------
 
 
+_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # the same text as json.dumps(v, ensure_ascii=False)
+_LP_FIELDS = {name: crypto._lp(name.encode()) for name in PERSONAL_FIELDS}
+
+
+def _aad_parts(table: str, record_id: str, key_id: str) -> tuple[bytes, bytes]:
+    """The AAD of a record's fields is head + length-prefixed field name + tail (== crypto.field_aad)."""
+    return crypto.AAD_DOMAIN + crypto._lp(table.encode()) + crypto._lp(record_id.encode()), \
+        crypto._lp(key_id.encode())
+
+
+def _json_text(value: object) -> str:
+    # json.dumps(value, ensure_ascii=False) for the common case (a str) without building an encoder.
+    return _JSON_STRING(value) if type(value) is str else _JSON_ENCODE(value)
+
+
+_JSON_STRING = json.encoder.encode_basestring  # what JSONEncoder(ensure_ascii=False) uses for a str
+_NONCE_SLICES = tuple(slice(i * crypto.NONCE_BYTES, (i + 1) * crypto.NONCE_BYTES) for i in range(len(PERSONAL_FIELDS)))
+
+
 def encrypt_fields(record_id: str, key_id: str, key: bytes, values: dict[str, object],
                    table: str = TABLE) -> dict[str, bytes]:
-    return {
-        name: crypto.encrypt(key, json.dumps(values.get(name, ""), ensure_ascii=False).encode(),
-                             crypto.field_aad(table, record_id, name, key_id))
-        for name in PERSONAL_FIELDS
-    }
+    # One AESGCM object and one random read per record; each field still gets its own nonce and
+    # exactly the ciphertext crypto.encrypt(key, ..., crypto.field_aad(...)) would give.
+    encrypt = AESGCM(key).encrypt
+    head, tail = _aad_parts(table, record_id, key_id)
+    nonces = os.urandom(crypto.NONCE_BYTES * len(PERSONAL_FIELDS))
+    get = values.get
+    out = {}
+    for name, part in zip(PERSONAL_FIELDS, _NONCE_SLICES):
+        nonce = nonces[part]
+        out[name] = b"".join((crypto.FORMAT_V1, nonce, encrypt(nonce, _json_text(get(name, "")).encode(),
+                                                               head + _LP_FIELDS[name] + tail)))
+    return out
 
 
 def decrypt_fields(record_id: str, key_id: str, key: bytes, row: dict, names=PERSONAL_FIELDS,
                    table: str = TABLE) -> dict[str, object]:
-    return {
-        name: json.loads(crypto.decrypt(key, bytes(row[name]), crypto.field_aad(table, record_id, name, key_id)))
-        for name in names
-    }
+    if len(names) == 1:
+        name = names[0]
+        return {name: json.loads(crypto.decrypt(key, bytes(row[name]),
+                                                crypto.field_aad(table, record_id, name, key_id)))}
+    aes = AESGCM(key)
+    head, tail = _aad_parts(table, record_id, key_id)
+    out = {}
+    for name in names:
+        blob = bytes(row[name])
+        if not blob or blob[:1] != crypto.FORMAT_V1 or len(blob) < 1 + crypto.NONCE_BYTES + 16:
+            raise IntegrityFailure("ciphertext has an unknown format or is truncated")
+        try:
+            plaintext = aes.decrypt(blob[1:1 + crypto.NONCE_BYTES], blob[1 + crypto.NONCE_BYTES:],
+                                    head + crypto._lp(name.encode()) + tail)
+        except InvalidTag:
+            raise IntegrityFailure("ciphertext failed its integrity check (altered, or moved from another "
+                                   "field or record)") from None
+        out[name] = json.loads(plaintext)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _index_key(root: bytes, info: str) -> bytes:
+    """A blind-index sub-key, derived once per office and index (KeyRing.blind_index derives it per call)."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=info.encode()).derive(root)
+
+
+def _blind(root: bytes, index_name: str, normalised: str, bits: int) -> int:
+    """The same number as KeyRing.blind_index(index_name, normalised, bits), with the sub-key cached."""
+    digest = hmac.new(_index_key(root, f"bidx|v1|customer|{index_name}"), normalised.encode("utf-8"),
+                      hashlib.sha256).digest()
+    return int.from_bytes(digest[:4], "big") >> (32 - bits)
+
+
+def _fingerprint(root: bytes, values: dict[str, object], normalised_id: str | None = None) -> str | None:
+    """Keyed fingerprint of the ID document (type and normalised number); None without a number."""
+    if not values.get("id_number"):
+        return None
+    text = f"{values.get('id_type', 'resident_id')}|{normalised_id or _norm_id(values)}"
+    return hmac.new(_index_key(root, "idfp|v1|customer"), text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def _indexes_with(root: bytes, bits: int, values: dict[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {"id_bidx": None, "mobile_bidx": None, "name_bidx": None, "id_fp": None}
+    if values.get("id_number"):
+        normalised_id = _norm_id(values)
+        out["id_bidx"] = _blind(root, _id_index_name(values), normalised_id, bits)
+        out["id_fp"] = _fingerprint(root, values, normalised_id)
+    if values.get("mobile"):
+        out["mobile_bidx"] = _blind(root, "mobile", normalise.normalise_phone(str(values["mobile"])), bits)
+    if values.get("full_name"):
+        out["name_bidx"] = _blind(root, "full_name", normalise.normalise_name(str(values["full_name"])), bits)
+    return out
 
 
 def blind_indexes(values: dict[str, object]) -> dict[str, int | None]:
-    """The three blind indexes of a record (None where the value is empty)."""
-    keyring = office.current().keyring
-    bits = office.current().settings.blind_index_bits
-    out: dict[str, int | None] = {"id_bidx": None, "mobile_bidx": None, "name_bidx": None}
-    if values.get("id_number"):
-        out["id_bidx"] = keyring.blind_index(_id_index_name(values), _norm_id(values), bits)
-    if values.get("mobile"):
-        out["mobile_bidx"] = keyring.blind_index("mobile", normalise.normalise_phone(str(values["mobile"])), bits)
-    if values.get("full_name"):
-        out["name_bidx"] = keyring.blind_index("full_name", normalise.normalise_name(str(values["full_name"])), bits)
-    return out
+    """The three blind indexes of a record and the ID fingerprint (None where the value is empty)."""
+    return _indexes_with(office.current().keyring.blind_index_root, office.current().settings.blind_index_bits,
+                         values)
 
 
 def _id_index_name(values: dict[str, object]) -> str:
@@ -237,6 +318,208 @@ def _insert_customer(actor: Actor, cleaned: dict[str, object], *, responsible_cl
                      action="CUSTOMER_CREATE", object_type=TABLE, object_id=customer_no,
                      fields=[s.name for s in CUSTOMER_FIELDS if cleaned.get(s.name) not in ("", None)])
     return customer_id, customer_no
+
+
+# --- bulk insertion: import and the benchmark generator ---------------------------------
+#
+# Same ciphertext format, blind indexes and key-store rows as _insert_customer, but sealed
+# (possibly in worker processes) ahead of the write, and written a batch at a time: the keys
+# in one key-store transaction, then the customers, their history events and ONE audit entry
+# in one main transaction. If the main transaction fails, the batch's keys are deleted again.
+
+
+@dataclass(frozen=True)
+class SealKeys:
+    """What sealing a record needs; plain bytes, so import workers in other processes can seal too."""
+
+    wrapping: bytes
+    index_root: bytes
+    bits: int
+
+
+def seal_keys() -> SealKeys:
+    current = office.current()
+    return SealKeys(current.keyring.wrapping, current.keyring.blind_index_root, current.settings.blind_index_bits)
+
+
+def time_ordered_id() -> str:
+    """A random UUID whose first 48 bits are the time in ms (RFC 9562 v7): bulk inserts append to the index."""
+    ms = int(clock.now().timestamp() * 1000) & 0xFFFFFFFFFFFF
+    rand = os.urandom(10)
+    text = f"{ms:012x}7{rand[:2].hex()[1:]}{(rand[2] & 0x3F | 0x80):02x}{rand[3:].hex()}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+@functools.lru_cache(maxsize=4)
+def _wrapper(wrapping: bytes) -> AESGCM:
+    return AESGCM(wrapping)
+
+
+# What a sealed record carries, in this order (the rest of a row is set when it is written).
+SEALED_COLUMNS: tuple[str, ...] = (*PERSONAL_FIELDS, "id_bidx", "mobile_bidx", "name_bidx", "id_fp", *PLAIN_FIELDS)
+_SEALED_INDEX = {name: index for index, name in enumerate(SEALED_COLUMNS)}
+# Per-row columns the caller of _insert_sealed may give (dates, clerk, batch); others take their defaults.
+RECORD_COLUMNS: tuple[str, ...] = ("created_at", "approved_at", "last_contact", "last_verified",
+                                   "next_verification_due", "terminated_on", "long_policy", "retention_until",
+                                   "legal_hold", "responsible_clerk", "import_batch")
+
+
+class SealedCustomer(NamedTuple):
+    """A validated record, encrypted under its own new data key, ready to insert (a tuple: cheap to pickle)."""
+
+    customer_id: str
+    key_id: str
+    wrapped_key: bytes
+    values: tuple  # SEALED_COLUMNS: ciphertexts, blind indexes, fingerprint, plain fields
+
+    def column(self, name: str) -> object:
+        return self.values[_SEALED_INDEX[name]]
+
+
+def seal_customer(cleaned: dict[str, object], keys: SealKeys, customer_id: str | None = None) -> SealedCustomer:
+    """Encrypt a cleaned record under a new data key and compute its indexes; touches no database."""
+    customer_id = customer_id or time_ordered_id()
+    key_id = time_ordered_id()
+    key = os.urandom(32)
+    nonce = os.urandom(crypto.NONCE_BYTES)
+    wrapped = crypto.FORMAT_V1 + nonce + _wrapper(keys.wrapping).encrypt(nonce, key, keystore._aad(key_id))
+    columns: dict[str, object] = encrypt_fields(customer_id, key_id, key, cleaned)
+    columns.update(_indexes_with(keys.index_root, keys.bits, cleaned))
+    for name in PLAIN_FIELDS:
+        columns[name] = cleaned.get(name, False if FIELDS_BY_NAME[name].kind is Kind.BOOL else "")
+    return SealedCustomer(customer_id, key_id, wrapped, tuple(columns[name] for name in SEALED_COLUMNS))
+
+
+def _reserve_customer_numbers(year: int, count: int) -> int:
+    """Reserve `count` consecutive numbers of `year` inside the caller's transaction; returns the first."""
+    updated = (CustomerNumberSequence.update(last=CustomerNumberSequence.last + count)
+               .where(CustomerNumberSequence.year == year).execute())
+    if not updated:
+        CustomerNumberSequence.insert(year=year, last=count).execute()
+    return CustomerNumberSequence.get_by_id(year).last - count + 1
+
+
+def _field_default(model_field: pw.Field) -> object:
+    default = model_field.default
+    return default() if callable(default) else default
+
+
+def _insert_sql(database, model: type[BaseModel], first: tuple[str, ...]) -> tuple[str, tuple, list[str]]:
+    """INSERT for `first` columns then every other column (but an auto id); returns (sql, defaults, fields)."""
+    fields = {f.name: f for f in model._meta.sorted_fields if not isinstance(f, pw.AutoField)}
+    rest = [name for name in fields if name not in first]
+    names = [*first, *rest]
+    sql = 'INSERT INTO "{}" ({}) VALUES ({})'.format(
+        model._meta.table_name, ", ".join(f'"{fields[n].column_name}"' for n in names),
+        ", ".join([database.param] * len(names)))
+    return sql, tuple(_field_default(fields[n]) for n in rest), names
+
+
+def _executemany(database, model: type[BaseModel], rows: list[dict[str, object]]) -> None:
+    """Insert many rows (dicts by field name) with one prepared statement, defaults for missing fields."""
+    if not rows:
+        return
+    sql, _defaults, names = _insert_sql(database, model, ())
+    defaults = {f.name: _field_default(f) for f in model._meta.sorted_fields}
+    values_of = operator.itemgetter(*names)
+    database.cursor().executemany(sql, [values_of({**defaults, **row}) for row in rows])
+
+
+def _time_adapter():
+    """SQLite gets dates and times as the text its adapters would make (made once per distinct value)."""
+    from models.db import is_sqlite
+
+    if not is_sqlite():
+        return lambda value: value
+    made: dict = {}
+
+    def adapt(value):
+        if isinstance(value, dt.date):
+            text = made.get(value)
+            if text is None:
+                text = made[value] = value.isoformat(" ") if isinstance(value, dt.datetime) else value.isoformat()
+            return text
+        return value
+
+    return adapt
+
+
+def _insert_sealed(actor: Actor, batch: list[SealedCustomer], records: list[dict[str, object]], *,
+                   event_kind: str | None, event_details: dict, audit_action: str, audit_object_type: str,
+                   audit_object_id: str, audit_details: dict) -> list[str]:
+    """Write sealed customers (their RECORD_COLUMNS in `records`); returns their numbers, in order.
+
+    Each record needs created_at (naive UTC); numbers are given per year of creation, in order.
+    `event_kind` None writes no history event per customer (an import's batch id says it instead).
+    """
+    from models.db import db, keys_db
+
+    created = clock.now().astimezone(dt.timezone.utc).replace(tzinfo=None)
+    with keys_db.atomic():
+        keys_db.cursor().executemany('INSERT INTO "data_key" ("key_id", "wrapped", "created_at") VALUES (?, ?, ?)',
+                                     [(s.key_id, s.wrapped_key, created.isoformat(" ")) for s in batch])
+    try:
+        with write():
+            per_year: dict[int, int] = {}
+            for record in records:
+                year = record["created_at"].year
+                per_year[year] = per_year.get(year, 0) + 1
+            next_number = {year: _reserve_customer_numbers(year, count) for year, count in sorted(per_year.items())}
+            sql, rest, _names = _insert_sql(db, Customer, ("id", "key_id", *SEALED_COLUMNS, "customer_no",
+                                                           "created_by", *RECORD_COLUMNS))
+            record_defaults = {f.name: _field_default(f) for f in Customer._meta.sorted_fields
+                               if f.name in RECORD_COLUMNS}
+            record_values = operator.itemgetter(*RECORD_COLUMNS)
+            adapt = _time_adapter()
+            numbers, rows, events = [], [], []
+            event_json = json.dumps(event_details, sort_keys=True, ensure_ascii=False)
+            for sealed, record in zip(batch, records, strict=True):
+                year = record["created_at"].year
+                customer_no = f"C{year}{next_number[year]:06d}"
+                next_number[year] += 1
+                numbers.append(customer_no)
+                extra = tuple(map(adapt, record_values({**record_defaults, **record})))
+                rows.append((sealed.customer_id, sealed.key_id, *sealed.values, customer_no, actor.staff_id,
+                             *extra, *rest))
+                events.append((sealed.customer_id, extra[0], actor.staff_id, actor.username, event_kind, "",
+                               event_json))
+            db.cursor().executemany(sql, rows)
+            if event_kind:
+                db.cursor().executemany(
+                    'INSERT INTO "customer_event" ("customer_id", "at", "actor_id", "actor", "kind", "fields", '
+                    '"details") VALUES ({})'.format(", ".join([db.param] * 7)), events)
+            audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
+                         action=audit_action, object_type=audit_object_type, object_id=audit_object_id,
+                         details={**audit_details, "count": len(batch), "first": numbers[0] if numbers else "",
+                                  "last": numbers[-1] if numbers else ""})
+    except BaseException:
+        with keys_db.atomic():
+            keystore.DataKey.delete().where(keystore.DataKey.key_id.in_([s.key_id for s in batch])).execute()
+        raise
+    return numbers
+
+
+def _backfill_fingerprints(batch: int = 1000) -> int:
+    """Give every customer written without an ID fingerprint one (rows older than migration 4)."""
+    try:
+        root = office.current().keyring.blind_index_root
+    except Exception:  # no office open: nothing can be decrypted, and a new database has no rows
+        return 0
+    done, last_id = 0, ""
+    while True:
+        rows = list(Customer.select(Customer.id, Customer.key_id, Customer.id_type, Customer.id_number)
+                    .where(Customer.id_fp.is_null() & (Customer.id > last_id)).order_by(Customer.id)
+                    .limit(batch).dicts())
+        if not rows:
+            return done
+        keys = keystore.load_data_keys([r["key_id"] for r in rows])
+        with write():
+            for r in rows:
+                if r["key_id"] in keys:  # a destroyed customer's key is gone: nothing to fingerprint
+                    values = decrypt_fields(r["id"], r["key_id"], keys[r["key_id"]], r, ("id_type", "id_number"))
+                    Customer.update(id_fp=_fingerprint(root, values)).where(Customer.id == r["id"]).execute()
+                    done += 1
+        last_id = rows[-1]["id"]
 
 
 @service(Perm.CUSTOMER_CREATE)

@@ -101,6 +101,9 @@ def _allowed_unassigned(char: str) -> bool:
 
 def forbidden_characters(value: str, *, allow_newline: bool = False) -> bool:
     """Return True when `value` holds a control, format, private-use, unassigned or separator character."""
+    if value.isprintable():
+        # Fast path (bulk import): printable excludes every category above (Cc Cf Cs Co Cn Zl Zp).
+        return False
     for char in value:
         if char == "\n" and allow_newline:
             continue
