@@ -834,6 +834,14 @@ def _ledger_context(entry: dict) -> RunContext:
                       entry.get("request_no", ""), entry.get("requested_by", ""), entry.get("approved_by", ""))
 
 
+def _ledger_time(entry: dict) -> dt.datetime:
+    """When the ledger says the destruction began (UTC, naive), else now."""
+    try:
+        return dt.datetime.fromisoformat(entry["at"]).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except (KeyError, TypeError, ValueError):
+        return _utc_now()
+
+
 def _replay_without_item(entry: dict) -> bool:
     """Destroy a customer the ledger names but this database has no open request for; True if rows went."""
     from models.customers import Customer
@@ -854,7 +862,7 @@ def _replay_without_item(entry: dict) -> bool:
                 start_date=dt.date.fromisoformat(start) if start else None,
                 retention_until=dt.date.fromisoformat(until) if until else None,
                 requested_by=ctx.requested_by, approved_by=ctx.approved_by, executed_by=ctx.executor,
-                destroyed_at=_utc_now(), method=METHOD, counts=json.dumps(counts, sort_keys=True),
+                destroyed_at=_ledger_time(entry), method=METHOD, counts=json.dumps(counts, sort_keys=True),
                 ledger_seq=entry["seq"], replayed=True)
         if existed:
             _audit(None, "DESTROY_REPLAY", object_type="customer", object_id=entry.get("customer_no", ""),
@@ -1040,7 +1048,7 @@ def certificate_text(request_ref: str) -> str:
         "Each customer's data key was deleted from the key store, then their records, blind indexes,",
         "drafts, change requests and documents were deleted; the SQLite write-ahead logs were",
         "checkpointed (TRUNCATE) with secure_delete on. Copies of the database, backups included,",
-        "hold only ciphertext that no key can open.",
+        "hold only their ciphertext, which no key can open once the key-store backups below expire.",
         f"Key-store backups are kept {KEYSTORE_BACKUP_DAYS} days: the last one able to open these records "
         f"expires by {expiry:%Y-%m-%d}.",
         f"Destruction ledger entries: {min(seqs)}–{max(seqs)}" if seqs else "Destruction ledger entries: none",

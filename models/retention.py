@@ -533,3 +533,25 @@ def hold_notes(actor: Actor, hold_id: str) -> tuple[str, str]:
 
 def count_active_holds() -> int:
     return LegalHold.select().where(LegalHold.released_at.is_null()).count()
+
+
+def add_demo_terminations(officer: Actor, share: float = 0.06, seed: int = 2026) -> int:
+    """Demo only: terminate a share of the customers years ago (some now past retention), hold one of them."""
+    import random
+
+    from models.customers import Customer
+
+    rng = random.Random(seed)
+    numbers = [no for (no,) in Customer.select(Customer.customer_no).where(Customer.category == "active")
+               .order_by(Customer.customer_no).tuples()]
+    chosen = sorted(rng.sample(numbers, max(1, int(len(numbers) * share)))) if numbers else []
+    today = clock.today()
+    for index, number in enumerate(chosen):
+        years_ago = rng.choice((3, 6, 8, 11, 12, 14))
+        ended = add_years(today, -years_ago) - dt.timedelta(days=rng.randrange(0, 300))
+        record_termination(officer, number, ended, rng.random() < 0.4)
+    eligible = [no for (no,) in Customer.select(Customer.customer_no).where(
+        Customer.customer_no.in_(chosen) & (Customer.retention_until < today)).order_by(Customer.customer_no).tuples()]
+    if eligible:
+        place_hold(officer, eligible[-1], "open_claim", "demo: claim still open")
+    return len(chosen)

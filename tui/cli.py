@@ -16,6 +16,7 @@ from models.errors import (
     SchemaError, ValidationError,
 )
 from models.settings import Settings, load_settings
+from tui import retention_commands
 
 DEMO_MARKER = ".recordkeeper-demo-office"
 EXIT_CONFIG = 2
@@ -116,6 +117,9 @@ def cmd_demo(settings: Settings, args) -> int:
     demo.add_demo_accounts(admin, password)
     clerk = staff.authenticate("clerk", password)
     demo.add_demo_customers(clerk, args.customers, progress=Progress("customers"))
+    from models import retention
+
+    retention.add_demo_terminations(staff.authenticate("officer", password))
     (home / "demo-password.txt").write_text(password + "\n")
     print(f"demo office in {home}")
     print("accounts: admin, clerk, reviewer, supervisor, officer, auditor")
@@ -219,10 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="replay the hash chain; exit 1 naming the first bad entry")
     sub.add_parser("migrate", help="bring the database schema up to date")
+    retention_commands.add_parsers(sub)
     return parser
 
 
-COMMANDS = {"init": cmd_init, "demo": cmd_demo, "staff": cmd_staff, "audit": cmd_audit, "migrate": cmd_migrate}
+COMMANDS = {"init": cmd_init, "demo": cmd_demo, "staff": cmd_staff, "audit": cmd_audit, "migrate": cmd_migrate,
+            **retention_commands.COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:
