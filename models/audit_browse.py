@@ -304,9 +304,13 @@ def export_range(actor: Actor, path: Path | None = None, *, since: dt.date | Non
 
     require_training(actor, "audit_export")
     low, high = _export_range(since, until, first_seq, last_seq)
+    open_ended = until is None and last_seq is None
+    own_seq = audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
+                           action="AUDIT_EXPORT", details={"first_seq": low, "last_seq": high,
+                                                           "to_newest": open_ended})
+    if open_ended:  # up to the newest entry, so the newest signed checkpoint falls inside the range
+        high = own_seq
     target = Path(path) if path else office.current().settings.export_dir / f"audit-{low}-{high}.jsonl"
-    audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
-                 action="AUDIT_EXPORT", details={"first_seq": low, "last_seq": high})
     anchor = GENESIS if low == 1 else AuditEntry.get_by_id(low).prev_hash
     public_hex = checkpoints.public_key_hex()
     signed = checkpoints.in_range(low, high)

@@ -124,3 +124,14 @@ def _by_name() -> dict[str, BranchView]:
 
 def all_tables() -> list[type[BaseModel]]:
     return [Branch]
+
+
+DEMO_BRANCHES = (("BJ-CY", "北京朝阳支公司", "supervisor"), ("SH-PD", "上海浦东支公司", "officer"),
+                 ("GZ-TH", "广州天河支公司", "supervisor"), ("SZ-NS", "深圳南山支公司", "officer"),
+                 ("CD-WH", "成都武侯支公司", ""))
+
+
+def add_demo_branches(admin: Actor) -> None:
+    """The demo office's branches (one still without a records person, as the dashboard will show)."""
+    for code, name, person in DEMO_BRANCHES:
+        save_branch(admin, code, name, person)

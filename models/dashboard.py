@@ -8,6 +8,7 @@ entries behind it. Messages are English msgids marked with `N_`; the UI translat
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import math
@@ -21,17 +22,20 @@ from models.audit_browse import AuditFilter, conditions_for
 from models.customers import Customer
 from models.permissions import Actor, Perm, service
 
+
+def N_(message: str) -> str:
+    """Mark an English message for translation (translated by the UI, not here)."""
+    return message
+
+
 REVEAL_ALERT_PER_WEEK = 30
 FAILED_LOGIN_ALERT = 5
 QUEUE_AGE_ALERT_DAYS = 7
 VERIFY_STALE_DAYS = 7
 DESTRUCTION_SOON_DAYS = 90
-AGE_BUCKETS = ((1, "under 1 day"), (3, "1–3 days"), (7, "3–7 days"), (None, "7 days or more"))
-
-
-def N_(message: str) -> str:
-    """Mark an English message for translation (translated by the UI, not here)."""
-    return message
+FAILED_LOGIN_TITLES = {"day": N_("Failed logins per day"), "week": N_("Failed logins per week"),
+                       "month": N_("Failed logins per month")}
+AGE_BUCKETS = ((1, N_("under 1 day")), (3, N_("1–3 days")), (7, N_("3–7 days")), (None, N_("7 days or more")))
 
 
 @dataclass(frozen=True)
@@ -223,16 +227,31 @@ def _count_by_actor(start: dt.date, end: dt.date, **filters) -> list[tuple[str, 
     return [(r["actor"], r["n"]) for r in rows]
 
 
-def _per_day(start: dt.date, end: dt.date, **filters) -> list[tuple[str, int]]:
-    days = [(start + dt.timedelta(days=i)) for i in range((end - start).days + 1)]
-    counts = {day: 0 for day in days}
+def _buckets(start: dt.date, end: dt.date) -> tuple[str, list[tuple[dt.date, str]]]:
+    """Days for a period up to a month, weeks up to four months, else months: (unit, [(first day, label)])."""
+    days = (end - start).days + 1
+    if days <= 31:
+        return "day", [(start + dt.timedelta(days=i), f"{start + dt.timedelta(days=i):%m-%d}") for i in range(days)]
+    if days <= 122:
+        return "week", [(start + dt.timedelta(days=i), f"{start + dt.timedelta(days=i):%m-%d}")
+                        for i in range(0, days, 7)]
+    return "month", [(first if first >= start else start, f"{first:%Y-%m}")
+                     for first, _after in _month_starts(start, 24) if first <= end]
+
+
+def _per_period(start: dt.date, end: dt.date, **filters) -> tuple[str, list[tuple[str, int]]]:
+    """Matching entries counted per day, week or month of [start, end] (office local time)."""
+    unit, buckets = _buckets(start, end)
+    firsts = [first for first, _label in buckets]
+    counts = [0] * len(buckets)
     query = _audit_rows(start, end, **filters)
     if query is not None:
         for row in query.select(AuditEntry.ts).limit(200_000):
             day = dt.datetime.fromisoformat(row.ts).astimezone().date()
-            if day in counts:
-                counts[day] += 1
-    return [(f"{day:%m-%d}", counts[day]) for day in days]
+            index = bisect.bisect_right(firsts, day) - 1
+            if index >= 0 and day <= end:
+                counts[index] += 1
+    return unit, [(label, count) for (_first, label), count in zip(buckets, counts)]
 
 
 def chain_status() -> ChainStatus:
@@ -323,10 +342,10 @@ def build(start: dt.date, end: dt.date, branch: str = "") -> Dashboard:
                             tuple(Bar(f"{first:%Y-%m}", n) for (first, _a), n in zip(month_ranges, destroyed)),
                             total=sum(destroyed)))
 
-    failed = _per_day(start, end, action="LOGIN", outcome="failed")
+    unit, failed = _per_period(start, end, action="LOGIN", outcome="failed")
     locks = _count_by_actor(start, end, action="ACCOUNT_LOCK")
     live.append("failed_logins")
-    charts.append(Chart("failed_logins", N_("Failed logins per day"), tuple(Bar(d, n) for d, n in failed),
+    charts.append(Chart("failed_logins", FAILED_LOGIN_TITLES[unit], tuple(Bar(d, n) for d, n in failed),
                         total=sum(n for _d, n in failed)))
     for username, count in _count_by_actor(start, end, action="LOGIN", outcome="failed"):
         if count >= FAILED_LOGIN_ALERT:
@@ -367,6 +386,10 @@ def build(start: dt.date, end: dt.date, branch: str = "") -> Dashboard:
         Bar(N_("expired"), by_status["expired"], flagged=by_status["expired"] > 0, translate=True),
         Bar(N_("no record"), by_status["none"], flagged=by_status["none"] > 0, translate=True),
     ), total=len(people)))
+    if by_status["none"]:
+        anomalies.append(Anomaly("training_missing", "warning",
+                                 N_("{count} staff members have no data-protection training recorded"),
+                                 (("count", str(by_status["none"])),)))
     for person in people:
         if person.status == "expired":
             anomalies.append(Anomaly("training_expired", "danger",

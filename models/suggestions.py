@@ -157,3 +157,10 @@ def open_count() -> int:
 
 def all_tables() -> list[type[BaseModel]]:
     return [Suggestion]
+
+
+def add_demo_suggestions(clerk: Actor, reviewer: Actor, supervisor: Actor) -> None:
+    """Two suggestions for the demo office, one already answered."""
+    first = submit_suggestion(clerk, "退回原因使用模板", "复核退回时希望能选择常用原因模板，减少来回沟通。")
+    submit_suggestion(reviewer, "纸质档案柜编号统一", "各网点纸质档案柜编号规则不一致，建议统一为“柜-屉-夹”。")
+    respond(supervisor, first.suggestion_id, "under_review", "下次例会讨论，先收集常用原因。")

@@ -227,3 +227,11 @@ def require_training(actor: Actor, action: str = "") -> None:
 
 def all_tables() -> list[type[BaseModel]]:
     return [TrainingRecord]
+
+
+def add_demo_training(admin: Actor) -> None:
+    """Training for the demo accounts: current for most, due soon for the reviewer."""
+    today = clock.today()
+    for username, days_ago in (("admin", 20), ("clerk", 100), ("reviewer", 350), ("supervisor", 60),
+                               ("officer", 200), ("auditor", 30)):
+        record_training(admin, username, "数据保护与客户信息安全培训", today - dt.timedelta(days=days_ago))

@@ -115,6 +115,11 @@ def cmd_demo(settings: Settings, args) -> int:
     staff.create_first_admin("admin", password, "管理员 Admin")
     admin = staff.authenticate("admin", password)
     demo.add_demo_accounts(admin, password)
+    from models import branches, suggestions, training
+
+    branches.add_demo_branches(admin)
+    training.add_demo_training(admin)
+    suggestions.add_demo_suggestions(*(staff.authenticate(n, password) for n in ("clerk", "reviewer", "supervisor")))
     clerk = staff.authenticate("clerk", password)
     demo.add_demo_customers(clerk, args.customers, progress=Progress("customers"))
     from models import retention
@@ -154,20 +159,22 @@ def cmd_staff(settings: Settings, args) -> int:
         staff.reset_password(actor, args.username, password)
         print(f"password reset for {args.username}; change required at next login")
         return 0
-    return 1
+    from tui import supervision_commands
+
+    handled = supervision_commands.cmd_staff(actor, args)  # disable, enable, roles
+    return 1 if handled is None else handled
 
 
 def cmd_audit(settings: Settings, args) -> int:
-    from models import audit
+    from tui import supervision_commands
 
-    _open(settings)
-    result = audit.verify_chain(progress=Progress("verifying") if sys.stderr.isatty() else None)
-    if result.ok:
-        print(f"audit log intact: {result.entries} entries")
-        return 0
-    print(f"audit log TAMPERED: entry {result.first_bad_seq} {result.reason} "
-          f"({result.entries} entries before it verified)")
-    return 1
+    return supervision_commands.cmd_audit(settings, args)  # verify, export, verify-export, public-key
+
+
+def cmd_report(settings: Settings, args) -> int:
+    from tui import supervision_commands
+
+    return supervision_commands.cmd_report(settings, args)
 
 
 def cmd_migrate(settings: Settings, args) -> int:
@@ -222,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="audit log tools")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="replay the hash chain; exit 1 naming the first bad entry")
+    from tui import supervision_commands
+
+    supervision_commands.add_parsers(sub, audit_sub, staff_sub)  # audit export, report, staff disable/roles
     sub.add_parser("migrate", help="bring the database schema up to date")
     retention_commands.add_parsers(sub)
     return parser
@@ -229,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"init": cmd_init, "demo": cmd_demo, "staff": cmd_staff, "audit": cmd_audit, "migrate": cmd_migrate,
             **retention_commands.COMMANDS}
+
+COMMANDS["report"] = cmd_report
 
 
 def main(argv: list[str] | None = None) -> int:

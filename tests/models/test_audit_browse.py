@@ -171,7 +171,8 @@ def test_an_export_verifies_on_its_own_with_the_public_key(log, auditor, tmp_pat
     assert check.ok and check.key_confirmed and check.entries == result.entries and check.checkpoints >= 1
     assert (result.path.stat().st_mode & 0o077) == 0
     exported = AuditEntry.select().where(AuditEntry.action == "AUDIT_EXPORT").get()
-    assert json.loads(exported.details) == {"first_seq": 1, "last_seq": result.last_seq}
+    assert json.loads(exported.details) == {"first_seq": 1, "last_seq": result.last_seq - 1, "to_newest": True}
+    assert exported.seq == result.last_seq  # the export holds its own entry, and the head checkpoint on it
 
 
 def test_a_range_export_starts_from_its_anchor(log, auditor, tmp_path):

@@ -201,3 +201,15 @@ def test_drill_filters_use_the_dashboard_period(office, clerk, supervisor, froze
     earlier = dashboard.compliance_dashboard(supervisor, start, end)
     high = next(a for a in earlier.anomalies if a.kind == "reveals_high")
     assert (high.drill.since, high.drill.until) == (start, end)
+
+
+@pytest.mark.parametrize("days, unit, count", [(7, "day", 7), (31, "day", 31), (90, "week", 13),
+                                               (365, "month", 13)])
+def test_failed_logins_are_counted_per_day_week_or_month(office, supervisor, days, unit, count):
+    with pytest.raises(AuthenticationFailed):
+        staff.authenticate("supervisor", "not the password at all")
+    end = clock.today()
+    board = dashboard.compliance_dashboard(supervisor, end - dt.timedelta(days=days - 1), end)
+    failed = chart(board, "failed_logins")
+    assert failed.title == dashboard.FAILED_LOGIN_TITLES[unit]
+    assert len(failed.bars) == count and failed.total == 1 and failed.bars[-1].value == 1
