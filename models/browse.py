@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import re
+import time
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -99,14 +100,34 @@ def _check_filter(flt: BrowseFilter, sort: str) -> None:
         raise ValidationError(errors)
 
 
+RARE_LABEL = 3000  # a label on fewer customers is read from its own index, then sorted
+_label_sizes: dict[int, tuple[float, int]] = {}
+
+
+def _label_size(label_id: int) -> int:
+    """How many customers carry a label (remembered for a minute: it only picks a query plan)."""
+    now = time.monotonic()
+    known = _label_sizes.get(label_id)
+    if known is None or now - known[0] > 60:
+        count = CustomerLabel.select().where(CustomerLabel.label == label_id).limit(RARE_LABEL + 1).count()
+        known = _label_sizes[label_id] = (now, count)
+    return known[1]
+
+
 def _filtered(query, flt: BrowseFilter):
     if flt.category:
         query = query.where(Customer.category == flt.category)
     if flt.branch:
         query = query.where(Customer.branch == flt.branch)
     if flt.label_id is not None:
-        query = query.where(Customer.id.in_(
-            CustomerLabel.select(CustomerLabel.customer_id).where(CustomerLabel.label == flt.label_id)))
+        if _label_size(flt.label_id) <= RARE_LABEL:
+            # Few customers: fetch them by the label's index and sort the few.
+            query = query.where(Customer.id.in_(
+                CustomerLabel.select(CustomerLabel.customer_id).where(CustomerLabel.label == flt.label_id)))
+        else:
+            # Many: walk the order's index and keep the labelled rows (one probe each).
+            query = query.where(pw.fn.EXISTS(CustomerLabel.select(pw.SQL("1")).where(
+                (CustomerLabel.customer_id == Customer.id) & (CustomerLabel.label == flt.label_id))))
     return query
 
 
@@ -116,13 +137,16 @@ _KEY_COLUMNS = (Customer.id, Customer.customer_no, Customer.key_id, Customer.ful
 
 
 def _segment(flt: BrowseFilter, sort: str, dated: bool, *, after: Cursor | None, before: Cursor | None,
-             descending: bool, limit: int) -> list[dict]:
-    """Rows of one segment of an order: the dated rows, or those without a date (or all, by number)."""
+             descending: bool, limit: int, inclusive: bool = False) -> list[dict]:
+    """Rows of one segment of an order: the dated rows, or those without a date (or all, by number).
+
+    `after` is exclusive unless `inclusive` (reloading a page from its own first row).
+    """
     query = _filtered(Customer.select(*_KEY_COLUMNS), flt)
     number = Customer.customer_no
     if sort == "customer_no":
         if after is not None:
-            query = query.where(number > after.customer_no)
+            query = query.where(number >= after.customer_no if inclusive else number > after.customer_no)
         if before is not None:
             query = query.where(number < before.customer_no)
         order = [number.desc() if descending else number]
@@ -130,7 +154,8 @@ def _segment(flt: BrowseFilter, sort: str, dated: bool, *, after: Cursor | None,
         column = getattr(Customer, sort)
         query = query.where(column.is_null(False))
         if after is not None and after.value is not None:
-            query = query.where(pw.Tuple(column, number) > pw.Tuple(after.value, after.customer_no))
+            key, start = pw.Tuple(column, number), pw.Tuple(after.value, after.customer_no)
+            query = query.where(key >= start if inclusive else key > start)
         if before is not None and before.value is not None:
             query = query.where(pw.Tuple(column, number) < pw.Tuple(before.value, before.customer_no))
         order = [column.desc(), number.desc()] if descending else [column, number]
@@ -138,7 +163,7 @@ def _segment(flt: BrowseFilter, sort: str, dated: bool, *, after: Cursor | None,
         column = getattr(Customer, sort)
         query = query.where(column.is_null())
         if after is not None and after.value is None:
-            query = query.where(number > after.customer_no)
+            query = query.where(number >= after.customer_no if inclusive else number > after.customer_no)
         if before is not None and before.value is None:
             query = query.where(number < before.customer_no)
         order = [number.desc() if descending else number]
@@ -146,12 +171,12 @@ def _segment(flt: BrowseFilter, sort: str, dated: bool, *, after: Cursor | None,
 
 
 def _fetch(flt: BrowseFilter, sort: str, *, after: Cursor | None, before: Cursor | None, from_end: bool,
-           limit: int) -> tuple[list[dict], bool]:
+           limit: int, inclusive: bool = False) -> tuple[list[dict], bool]:
     """Up to `limit` rows in display order, and whether more lie beyond them in the direction read."""
     want = limit + 1
     if sort == "customer_no":
         rows = _segment(flt, sort, True, after=after, before=before, descending=before is not None or from_end,
-                        limit=want)
+                        limit=want, inclusive=inclusive)
     elif before is not None or from_end:
         # Backwards: the undated rows come last in the order, so read them first.
         rows = []
@@ -164,11 +189,12 @@ def _fetch(flt: BrowseFilter, sort: str, *, after: Cursor | None, before: Cursor
     else:
         rows = []
         if after is None or after.value is not None:
-            rows = _segment(flt, sort, True, after=after, before=None, descending=False, limit=want)
+            rows = _segment(flt, sort, True, after=after, before=None, descending=False, limit=want,
+                            inclusive=inclusive)
         if len(rows) < want:
             undated_after = after if after is not None and after.value is None else None
             rows += _segment(flt, sort, False, after=undated_after, before=None, descending=False,
-                             limit=want - len(rows))
+                             limit=want - len(rows), inclusive=inclusive)
     more = len(rows) > limit
     rows = rows[:limit]
     if before is not None or from_end:
@@ -201,17 +227,19 @@ def _rows(rows: list[dict], sort: str) -> tuple[BrowseRow, ...]:
 
 @service(Perm.CUSTOMER_SEARCH)
 def browse_customers(actor: Actor, flt: BrowseFilter = BrowseFilter(), sort: str = "customer_no", *,
-                     after: Cursor | None = None, before: Cursor | None = None, from_end: bool = False,
-                     limit: int = PAGE_ROWS) -> BrowsePage:
-    """One page of customers (masked) after or before a cursor, from the start, or from the end.
+                     after: Cursor | None = None, before: Cursor | None = None, at: Cursor | None = None,
+                     from_end: bool = False, limit: int = PAGE_ROWS) -> BrowsePage:
+    """One page of customers (masked) after, before or starting at a cursor, from the start, or from the end.
 
     Audited before the page's names are decrypted (ids, order and filter only).
     """
     _check_filter(flt, sort)
-    if after is not None and before is not None:
-        raise ValidationError([FieldError("cursor", "give either after or before", "bad_choice")])
+    if sum(c is not None for c in (after, before, at)) + from_end > 1:
+        raise ValidationError([FieldError("cursor", "give at most one of after, before, at, from_end", "bad_choice")])
     limit = max(1, min(int(limit), MAX_PAGE_ROWS))
-    rows, more = _fetch(flt, sort, after=after, before=before, from_end=from_end, limit=limit)
+    rows, more = _fetch(flt, sort, after=after or at, before=before, from_end=from_end, limit=limit,
+                        inclusive=at is not None)
+    after = after or at
     backwards = before is not None or from_end
     audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id, action="BROWSE",
                  object_type="customer", fields=("full_name",),
@@ -230,12 +258,12 @@ def browse_customers(actor: Actor, flt: BrowseFilter = BrowseFilter(), sort: str
 def browse_counts(actor: Actor) -> BrowseCounts:
     """Customers per category, label and branch (counts only, so not audited)."""
     by_category = {category: 0 for category in CATEGORIES}
-    by_category.update(dict(Customer.select(Customer.category, pw.fn.COUNT(Customer.id))
-                            .group_by(Customer.category).tuples()))
-    branches = tuple(Customer.select(Customer.branch, pw.fn.COUNT(Customer.id)).group_by(Customer.branch)
+    # COUNT(*), not COUNT(id): the id is not in the category index, and reading it visits every row.
+    every = pw.fn.COUNT(pw.SQL("*"))
+    by_category.update(dict(Customer.select(Customer.category, every).group_by(Customer.category).tuples()))
+    branches = tuple(Customer.select(Customer.branch, every).group_by(Customer.branch)
                      .order_by(Customer.branch).tuples())
-    per_label = dict(CustomerLabel.select(CustomerLabel.label, pw.fn.COUNT(CustomerLabel.customer_id))
-                     .group_by(CustomerLabel.label).tuples())
+    per_label = dict(CustomerLabel.select(CustomerLabel.label, every).group_by(CustomerLabel.label).tuples())
     labels = tuple(LabelCount(row.id, row.name, row.colour, per_label.get(row.id, 0))
                    for row in Label.select().where(Label.active == True).order_by(Label.name))  # noqa: E712
     return BrowseCounts(sum(by_category.values()), by_category, labels, branches)

@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import itertools
 import json
 import operator
 import os
@@ -624,17 +625,58 @@ def find_customers(actor: Actor, kind: str, term: str, limit: int = 50) -> list[
         norm, column, index_name = normalise.normalise_name(term), Customer.name_bidx, "full_name"
     audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
                  action="SEARCH", details={"kind": kind, "term_hmac": keyring.term_hmac(kind, norm)})
-    candidates = list(Customer.select(Customer.id, Customer.key_id, getattr(Customer, kind), Customer.id_type)
-                      .where(column == keyring.blind_index(index_name, norm, bits)).dicts())
-    keys = keystore.load_data_keys([c["key_id"] for c in candidates])
-    normaliser = {"id_number": normalise.normalise_resident_id, "mobile": normalise.normalise_phone,
-                  "full_name": normalise.normalise_name}[kind]
-    matches = [c["id"] for c in candidates
-               if c["key_id"] in keys and normaliser(str(
-                   decrypt_fields(c["id"], c["key_id"], keys[c["key_id"]], c, (kind,))[kind])) == norm]
+    normaliser = {"mobile": normalise.normalise_phone, "full_name": normalise.normalise_name}[kind]
+    bucket = _blind(keyring.blind_index_root, index_name, norm, bits)
+    matches = _matching(Customer.select(Customer.id, Customer.key_id, getattr(Customer, kind))
+                        .where(column == bucket).order_by(Customer.customer_no),
+                        lambda values: normaliser(str(values[kind])) == norm, (kind,), limit)
     if not matches:
         return []
-    return _summaries(Customer.select().where(Customer.id.in_(matches[:limit])).order_by(Customer.customer_no))
+    return _summaries(Customer.select().where(Customer.id.in_(matches)).order_by(Customer.customer_no))
+
+
+def _matching(query, matches_term, names: tuple[str, ...], limit: int, chunk: int = 128) -> list[str]:
+    """Ids of the candidates (in the query's order) whose decrypted values match, up to `limit`.
+
+    Candidates are decrypted a chunk at a time, so a common name stops at the first `limit` hits
+    instead of decrypting the whole bucket.
+    """
+    found: list[str] = []
+    rows = query.tuples().iterator()
+    while len(found) < limit:
+        batch = [dict(zip(("id", "key_id", *names), r)) for r in itertools.islice(rows, chunk)]
+        if not batch:
+            break
+        keys = _unwrap_keys([c["key_id"] for c in batch])
+        for c in batch:
+            key = keys.get(c["key_id"])
+            if key is not None and matches_term(decrypt_fields(c["id"], c["key_id"], key, c, names)):
+                found.append(c["id"])
+                if len(found) >= limit:
+                    break
+    return found
+
+
+def _unwrap_keys(key_ids: list[str]) -> dict[str, bytes]:
+    """keystore.load_data_keys without a model object and a fresh cipher per key (search decrypts hundreds)."""
+    from models.db import keys_db
+
+    if not key_ids:
+        return {}
+    wrapper = _wrapper(office.current().keyring.wrapping)
+    cursor = keys_db.execute_sql('SELECT key_id, wrapped FROM data_key WHERE key_id IN ({})'.format(
+        ", ".join("?" * len(key_ids))), key_ids)
+    out = {}
+    for key_id, wrapped in cursor.fetchall():
+        blob = bytes(wrapped)
+        if blob[:1] != crypto.FORMAT_V1 or len(blob) < 1 + crypto.NONCE_BYTES + 16:
+            raise IntegrityFailure("a wrapped data key has an unknown format or is truncated")
+        try:
+            out[key_id] = wrapper.decrypt(blob[1:1 + crypto.NONCE_BYTES], blob[1 + crypto.NONCE_BYTES:],
+                                          keystore._aad(key_id))
+        except InvalidTag:
+            raise IntegrityFailure("a wrapped data key failed its integrity check") from None
+    return out
 
 
 def _find_by_id_number(actor: Actor, term: str, limit: int) -> list[CustomerSummary]:
@@ -644,19 +686,17 @@ def _find_by_id_number(actor: Actor, term: str, limit: int) -> list[CustomerSumm
     audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id, action="SEARCH",
                  details={"kind": "id_number", "term_hmac": keyring.term_hmac("id_number", probes["resident_id"])})
     buckets = sorted({keyring.blind_index(_id_index_name({"id_type": t}), n, bits) for t, n in probes.items()})
-    candidates = list(Customer.select(Customer.id, Customer.key_id, Customer.id_type, Customer.id_number)
-                      .where(Customer.id_bidx.in_(buckets)).dicts())
-    keys = keystore.load_data_keys([c["key_id"] for c in candidates])
-    matches = []
-    for c in candidates:
-        if c["key_id"] not in keys:
-            continue
-        values = decrypt_fields(c["id"], c["key_id"], keys[c["key_id"]], c, ("id_type", "id_number"))
-        if values["id_type"] in probes and _norm_id(values) == probes[str(values["id_type"])]:
-            matches.append(c["id"])
+    # The fingerprints narrow each bucket to the exact document (rows without one are still checked).
+    prints = sorted({_fingerprint(keyring.blind_index_root, {"id_type": t, "id_number": term}, n)
+                     for t, n in probes.items() if n})
+    query = (Customer.select(Customer.id, Customer.key_id, Customer.id_type, Customer.id_number)
+             .where(Customer.id_bidx.in_(buckets) & (Customer.id_fp.in_(prints) | Customer.id_fp.is_null()))
+             .order_by(Customer.customer_no))
+    matches = _matching(query, lambda v: v["id_type"] in probes and _norm_id(v) == probes[str(v["id_type"])],
+                        ("id_type", "id_number"), limit)
     if not matches:
         return []
-    return _summaries(Customer.select().where(Customer.id.in_(matches[:limit])).order_by(Customer.customer_no))
+    return _summaries(Customer.select().where(Customer.id.in_(matches)).order_by(Customer.customer_no))
 
 
 def count_customers() -> int:

@@ -58,7 +58,9 @@ def _m004_browse_and_import() -> None:
     for name, columns in (("customer_id_fp", "id_fp"), ("customer_category_no", "category, customer_no"),
                           ("customer_branch_no", "branch, customer_no"),
                           ("customer_verification_queue", "next_verification_due, customer_no"),
-                          ("customer_retention_no", "retention_until, customer_no")):
+                          ("customer_retention_no", "retention_until, customer_no"),
+                          ("customer_category_due_no", "category, next_verification_due, customer_no"),
+                          ("customer_category_retention_no", "category, retention_until, customer_no")):
         db.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON customer ({columns})")
     db.execute_sql("CREATE INDEX IF NOT EXISTS customer_import_batch ON customer (import_batch) "
                    "WHERE import_batch IS NOT NULL")

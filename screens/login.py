@@ -12,7 +12,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Label, Static
 
-from models import staff
 from models.errors import AuthenticationFailed
 from models.permissions import Actor
 from tui.widgets.footer import Footer
@@ -77,6 +76,9 @@ class LoginScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="login", exit_on_error=False)
     def check_login(self, username: str, password: str) -> None:
+        from models import staff  # imported here: the login screen shows before the database is opened
+
+        self.app.office_ready.wait()
         try:
             actor = staff.authenticate(username, password)
         except AuthenticationFailed:

@@ -6,14 +6,16 @@ import asyncio
 import os
 import signal
 import termios
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import events
 from textual.app import App
 from textual.binding import Binding
-from textual.widgets import Input, TextArea
+from textual.reactive import Reactive
 
-from models import clock, staff
+from models import clock
 from models.permissions import Actor
 from models.settings import Settings
 from themes import THEME_VARIABLE_DEFAULTS, ansi_color_for, no_color_requested, register_themes, theme_for
@@ -39,7 +41,8 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         Binding("f12", "lock", "Lock", id="app.lock", tooltip="Lock the screen now", show=False),
     ]
 
-    def __init__(self, settings: Settings, *, environ: dict[str, str] | None = None):
+    def __init__(self, settings: Settings, *, environ: dict[str, str] | None = None,
+                 open_office: Callable[[], tuple[int, str] | None] | None = None):
         env = os.environ if environ is None else environ
         no_color = no_color_requested(env)
         super().__init__(ansi_color=ansi_color_for(no_color))
@@ -48,6 +51,12 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         self.actor: Actor | None = None
         self.locked = False
         self.hung_up = False
+        # Opening the office (keys, database, schema check) waits until the login screen is
+        # drawn; `open_office` returns None, or the exit code and message when it cannot open.
+        self._open_office = open_office
+        self.office_ready = threading.Event()
+        if open_office is None:
+            self.office_ready.set()
         self.last_input = self.session_started = clock.monotonic()
         self.animation_level = "none"
         register_themes(self)
@@ -62,14 +71,25 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
 
         self.push_screen(LoginScreen())
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-check")
+        if self._open_office is not None:
+            self.call_after_refresh(self.run_worker, self._open_office_now, thread=True, group="office",
+                                    exit_on_error=False)
         if not self.is_headless:
             self._install_hangup_handlers()
             self.set_interval(IDLE_CHECK_SECONDS, self._check_terminal, name="terminal-check")
 
+    def _open_office_now(self) -> None:
+        failure = self._open_office()
+        if failure is None:
+            self.office_ready.set()
+        else:
+            return_code, message = failure
+            self.call_from_thread(self.exit, None, return_code, message)
+
     def _register_child(self, parent, child, before, after) -> None:
         # Every text cursor follows the `cursor_blink` setting (off by default: a blinking
         # cursor redraws twice a second, which a slow SSH link pays for).
-        if isinstance(child, (Input, TextArea)):
+        if isinstance(getattr(type(child), "cursor_blink", None), Reactive):  # Input, TextArea, …
             child.cursor_blink = self.settings.cursor_blink
         super()._register_child(parent, child, before, after)
 
@@ -103,6 +123,8 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         actor, self.actor = self.actor, None
         if actor is not None:
             try:
+                from models import staff
+
                 staff.logout(actor)
             except Exception:  # noqa: BLE001 - leaving must never fail
                 pass
@@ -197,6 +219,7 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
             self.lock_screen("manual")
 
     def lock_screen(self, reason: str) -> None:
+        from models import staff
         from screens.lock import LockScreen
 
         self.locked = True
@@ -210,6 +233,7 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
 
     def end_session(self, message: str) -> None:
         """Log out and return to the login screen, dropping every screen of the session."""
+        from models import staff
         from screens.login import LoginScreen
 
         actor, self.actor, self.locked = self.actor, None, False
@@ -231,6 +255,8 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
             actor = self.actor
             self.actor = None
             try:
+                from models import staff
+
                 staff.logout(actor)
             except Exception:  # leaving must never fail; the session ends either way
                 pass

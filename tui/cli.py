@@ -193,12 +193,24 @@ def launch(settings: Settings) -> int:
         return EXIT_NO_TERMINAL
     from tui.app import RecordKeeperApp
 
-    from models import office
-
-    office.open_office(settings)
-    app = RecordKeeperApp(settings)
+    app = RecordKeeperApp(settings, open_office=lambda: _open_for_app(settings))
     app.run()
     return app.return_code or 0
+
+
+def _open_for_app(settings: Settings) -> tuple[int, str] | None:
+    """Open the office for the app (after its login screen is drawn); the exit code and message if it cannot."""
+    try:
+        _open(settings)
+    except ConfigurationError as exc:
+        return EXIT_CONFIG, f"recordkeeper: bad setting {exc}"
+    except KeyFileError as exc:
+        return EXIT_CONFIG, f"recordkeeper: {exc}"
+    except SchemaError as exc:
+        return EXIT_SCHEMA, f"recordkeeper: {exc}"
+    except RecordKeeperError as exc:
+        return 1, f"recordkeeper: {exc}"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
