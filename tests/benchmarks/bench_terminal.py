@@ -1,0 +1,123 @@
+"""What a slow SSH link pays: start-up time beside a bare Textual app, bytes of the home screen's
+first frame, and bytes per character typed into a form field — all through a real pty at 80×24.
+
+Run with `make bench`; prints the figures. Goals (issue 8): start-up at most 1.3× a bare
+Textual app; at most 200 bytes per typed character.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+from tests.benchmarks.pty_session import PtySession
+from tests.terminal.tmux import RECORDKEEPER, ROOT
+
+RUNS = 9
+TYPED = "abcdefghijklmnopqrst"
+
+# The smallest Textual app that shows what our login screen shows: a title, two labelled inputs, a footer.
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Footer, Input, Label, Static
+
+class Bare(App):
+    def compose(self):
+        yield Static("RecordKeeper")
+        yield Label("Username")
+        yield Input()
+        yield Label("Password")
+        yield Input(password=True)
+        yield Footer()
+
+Bare().run()
+"""
+
+
+def _env(home) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RECORDKEEPER_")}
+    return {**env, "RECORDKEEPER_HOME": str(home), "TERM": "xterm-256color", "LANG": "en_US.UTF-8",
+            "RECORDKEEPER_ARGON2_MEMORY_KIB": "8192", "RECORDKEEPER_ARGON2_TIME_COST": "1"}
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory):
+    home = tmp_path_factory.mktemp("bench-terminal") / "office"
+    out = subprocess.run([str(RECORDKEEPER), "demo", "--customers", "50", "--no-launch"], env=_env(home),
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    password = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("password: "))
+    return home, password
+
+
+def _time_to(argv: list[str], env: dict[str, str], needle: bytes) -> float:
+    session = PtySession(argv, env, cwd=str(ROOT))
+    try:
+        return session.wait_for(needle)
+    finally:
+        session.close()
+
+
+def test_start_up_beside_a_bare_textual_app(office, tmp_path):
+    home, _password = office
+    bare = tmp_path / "bare_app.py"
+    bare.write_text(BARE_APP)
+    ours, theirs = [], []
+    _time_to([sys.executable, str(bare)], _env(home), b"Username")  # warm the file cache for both
+    _time_to([str(RECORDKEEPER)], _env(home), b"Username")
+    for _run in range(RUNS):  # alternate, so both see the same machine load
+        theirs.append(_time_to([sys.executable, str(bare)], _env(home), b"Username"))
+        ours.append(_time_to([str(RECORDKEEPER)], _env(home), b"Username"))
+    # The fastest run is the best estimate of the cost itself on a shared machine; the median is shown too.
+    ratio = min(ours) / min(theirs)
+    print(f"\nstart-up to the login screen, fastest of {RUNS} (median): RecordKeeper {min(ours) * 1000:.0f} ms "
+          f"({statistics.median(ours) * 1000:.0f}), bare Textual app {min(theirs) * 1000:.0f} ms "
+          f"({statistics.median(theirs) * 1000:.0f}); ratio {ratio:.2f}, "
+          f"median ratio {statistics.median(ours) / statistics.median(theirs):.2f} (goal <= 1.30)")
+    assert ratio > 0
+
+
+def _logged_in(office) -> tuple[PtySession, int]:
+    """A session at the home screen; returns it and the bytes of the home screen's first frame."""
+    home, password = office
+    session = PtySession([str(RECORDKEEPER)], _env(home), cwd=str(ROOT))
+    session.wait_for(b"Username")
+    session.settle()
+    session.send("clerk\r")
+    session.send(password)
+    session.settle()
+    before = session.mark()
+    session.send("\r")
+    session.wait_for(b"Logged in as")
+    session.settle(quiet=1.0)
+    return session, len(session.since(before))
+
+
+def test_first_frame_of_the_home_screen(office):
+    session, frame_bytes = _logged_in(office)
+    session.close()
+    print(f"\nhome screen, first frame after Enter on the login form: {frame_bytes} bytes "
+          f"({frame_bytes / (80 * 24):.1f} bytes per cell of 80×24)")
+    assert frame_bytes > 80
+
+
+def test_bytes_per_character_typed_in_a_form_field(office):
+    home, _password = office
+    session = PtySession([str(RECORDKEEPER)], _env(home), cwd=str(ROOT))
+    try:
+        session.wait_for(b"Username")
+        session.settle()
+        per_key = []
+        for character in TYPED:
+            before = session.mark()
+            session.send(character)
+            session.settle(quiet=0.25)
+            per_key.append(len(session.since(before)))
+    finally:
+        session.close()
+    print(f"\nlogin form, username field: {statistics.mean(per_key):.0f} bytes per typed character "
+          f"(max {max(per_key)}, {len(TYPED)} characters; goal <= 200)")
+    assert all(count > 0 for count in per_key)
