@@ -133,7 +133,7 @@ class ChangeRequestDetail:
     reported_on: dt.date | None
     terminated_on: dt.date | None
     long_policy: bool | None
-    documents: tuple[str, ...]  # "doc type: file name" (data: show through safe_text)
+    documents: tuple[tuple[str, str, str], ...]  # (document id, doc type, file name: data, show safely)
     current_version: int
     note: str = ""
     retention_until: dt.date | None = None  # what approval would set (termination)
@@ -268,13 +268,13 @@ def _register_document_owner() -> None:
                              Perm.CHANGE_REQUEST)
 
 
-def _evidence(actor: Actor, request_id: str) -> tuple[str, ...]:
-    """'type: file name' of each evidence document (the listing is audited by the documents module)."""
+def _evidence(actor: Actor, request_id: str) -> tuple[tuple[str, str, str], ...]:
+    """(document id, doc type, file name) of each evidence document (the documents module audits the listing)."""
     try:
         from models import documents
     except ImportError:
         return ()
-    return tuple(f"{d.doc_type}: {d.name}" for d in documents.list_documents(actor, TABLE, request_id))
+    return tuple((d.document_id, d.doc_type, d.name) for d in documents.list_documents(actor, TABLE, request_id))
 
 
 # --- encryption of the request's own values ------------------------------------------
@@ -315,7 +315,7 @@ def _same(a: object, b: object) -> bool:
 
 
 def _masked(name: str, value: object) -> object:
-    if name in PERSONAL_FIELDS and isinstance(value, str):
+    if name in PERSONAL_FIELDS and value not in (None, ""):
         return customers.mask_value(name, value)
     return value
 

@@ -22,8 +22,12 @@ MENU: tuple[tuple[str, str, Perm, str], ...] = (
     ("intake", "Intake", Perm.INTAKE, "screens.intake:IntakeScreen"),
     ("review", "Review queue", Perm.REVIEW, "screens.review:ReviewQueueScreen"),
     ("customers", "Customers", Perm.CUSTOMER_SEARCH, ""),
-    ("changes", "Change requests", Perm.CHANGE_APPROVE, ""),
-    ("verification", "Verification due", Perm.CHANGE_REQUEST, ""),
+    ("changes", "Change requests", Perm.CHANGE_APPROVE, "screens.approvals:ApprovalQueueScreen"),
+    ("verification", "Verification due", Perm.CHANGE_REQUEST, "screens.verification:VerificationQueueScreen"),
+    ("my_requests", "My change requests", Perm.CHANGE_REQUEST, "screens.change_request:MyRequestsScreen"),
+    ("verification_overdue", "Overdue verifications", Perm.CHANGE_APPROVE,
+     "screens.verification:VerificationQueueScreen"),
+    ("unreachable", "Unreachable customers", Perm.CHANGE_APPROVE, "screens.verification:UnreachableScreen"),
     ("labels", "Labels", Perm.LABEL_MANAGE, ""),
     ("retention", "Retention", Perm.RETENTION, ""),
     ("destruction", "Destruction approvals", Perm.DESTRUCTION_APPROVE, ""),
@@ -34,10 +38,11 @@ MENU: tuple[tuple[str, str, Perm, str], ...] = (
 
 
 def _counts(actor: Actor) -> dict[str, int]:
-    from models import intake
+    from models import change_requests, intake, verification
     from models.customers import count_customers
 
-    return {"customers": count_customers(), **intake._home_counts(actor)}
+    return {"customers": count_customers(), **change_requests._home_counts(actor),
+            **verification._home_counts(actor), **intake._home_counts(actor)}
 
 
 @service(Perm.HOME)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual import events
 from textual.screen import Screen
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 MOVE_KEYS = {"tab": "next", "shift+tab": "previous"}
 
@@ -29,7 +29,7 @@ def move_focus_now(screen: Screen, event: events.Key) -> bool:
     if direction is None and event.key == "enter" and isinstance(focused, FieldInput) and focused.enter_moves_on:
         focused.post_message(Input.Submitted(focused, focused.value))
         direction = "next"
-    if direction is None or not isinstance(focused, Input):
+    if direction is None or not isinstance(focused, (Input, Select)):  # a Select in a form is typed past too
         return False
     if direction == "next":
         screen.focus_next()

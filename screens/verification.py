@@ -1,0 +1,428 @@
+"""Periodic verification: the due queue (most overdue first), one check, and the unreachable flags.
+
+Clerks record the outcome of each check: confirmed, changed (the change request form opens,
+pre-filled from the check) or unreachable. Supervisors see the same queue read-only, and the
+records flagged after three unreachable checks in a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Static
+
+from models import clock, customers, verification
+from models.errors import RecordKeeperError
+from models.permissions import Actor, Perm
+from models.verification import CONTACT_FIELDS, DueItem, DuePage, VerificationCard
+from screens.change_request import ChangeRequestScreen, choice_label, display_value, field_label
+from screens.dialogs.note import NoteDialog
+from tui.i18n import N_, _
+from tui.safe_text import safe_plain, safe_text
+from tui.widgets.footer import Footer
+
+PAGE = 50
+ADDRESS_FIELDS = ("province", "city", "district", "street", "postcode")
+
+
+def _overdue_text(days: int) -> str:
+    return _("today") if days <= 0 else _("{n} d").format(n=days)
+
+
+def _tries_text(item: DueItem) -> str:
+    text = str(item.unreachable_streak) if item.unreachable_streak else ""
+    return f"{text} {_('flag')}" if item.flagged else text
+
+
+def _queue_columns(table: DataTable) -> None:
+    for header, width in ((N_("Overdue"), 7), (N_("Due"), 10), (N_("Customer"), 12), (N_("Name"), 6),
+                          (N_("Category"), 9), (N_("Checked"), 10), (N_("Missed"), 7)):
+        table.add_column(Text(_(header)), width=width)
+
+
+def _queue_row(item: DueItem) -> list[Text]:
+    return [Text(_overdue_text(item.days_overdue)), Text(item.due.isoformat()), Text(item.customer_no),
+            Text(safe_plain(item.masked_name, 6)), Text(safe_plain(choice_label(item.category), 9)),
+            Text(item.last_verified.isoformat() if item.last_verified else "—"), Text(_tries_text(item))]
+
+
+class VerificationQueueScreen(Screen[None]):
+    """Customers due a periodic check, most overdue first, a page at a time."""
+
+    CSS_PATH = "verification.tcss"
+    AUTO_FOCUS = "#due"
+    BINDINGS = [
+        Binding("enter", "open", "Check", id="verify.open", tooltip="Open the customer's check"),
+        Binding("f7", "page(1)", "Next page", id="verify.next", tooltip="The next 50 customers"),
+        Binding("f6", "page(-1)", "Previous page", id="verify.previous", tooltip="The previous 50 customers"),
+        Binding("f5", "refresh", "Refresh", id="verify.refresh", tooltip="Load the queue again"),
+        Binding("escape", "back", "Back", id="verify.back", tooltip="Back to the home screen"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        page: DuePage
+
+    @dataclass
+    class Failed(Message):
+        message: str
+
+    def __init__(self, actor: Actor) -> None:
+        super().__init__()
+        self.actor = actor
+        self.page: DuePage | None = None
+        self.page_offset = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="due-box"):
+            yield Static(Content(_("Periodic verification")), classes="title")
+            yield Static(Content(_("Loading…")), id="due-message", classes="muted")
+            yield DataTable(id="due", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        _queue_columns(self.query_one("#due", DataTable))
+        self.load()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    def action_page(self, step: int) -> None:
+        if self.page is None:
+            return
+        offset = max(0, self.page_offset + step * PAGE)
+        if offset >= max(self.page.total_due, 1) or offset == self.page_offset:
+            return
+        self.page_offset = offset
+        self.load()
+
+    @work(thread=True, exclusive=True, group="verify-queue", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            self.post_message(self.Loaded(verification.due_queue(self.actor, PAGE, self.page_offset)))
+        except RecordKeeperError as exc:
+            self.post_message(self.Failed(str(exc)))
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self.query_one("#due-message", Static).update(safe_text(_(message.message), 200))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self.page = page = message.page
+        table = self.query_one("#due", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for item in page.items:
+            table.add_row(*_queue_row(item), key=item.customer_no)
+        if page.items:
+            table.move_cursor(row=min(keep, len(page.items) - 1))
+        if page.total_due:
+            text = _("{due} due, {overdue} overdue · {first}–{last}").format(
+                due=page.total_due, overdue=page.overdue, first=page.offset + 1, last=page.offset + len(page.items))
+        else:
+            text = _("Nobody is due a check.")
+        if not self.actor.has(Perm.CHANGE_REQUEST):
+            text += " · " + _("read only")
+        self.query_one("#due-message", Static).update(Content(text))
+
+    def action_open(self) -> None:
+        table = self.query_one("#due", DataTable)
+        if self.page is None or not self.page.items or table.cursor_row >= len(self.page.items):
+            return
+        item = self.page.items[table.cursor_row]
+        self.app.push_screen(VerificationCheckScreen(self.actor, item.customer_no), callback=lambda _r: self.load())
+
+    @on(DataTable.RowSelected, "#due")
+    def _selected(self) -> None:
+        self.action_open()
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+
+class VerificationCheckScreen(Screen[bool]):
+    """One customer's check: contact details (masked until revealed), past checks, the outcome keys."""
+
+    CSS_PATH = "verification.tcss"
+    BINDINGS = [
+        Binding("f4", "reveal", "Reveal contact", id="check.reveal",
+                tooltip="Show the phone numbers and email (audited, purpose: periodic verification)"),
+        Binding("f2", "confirmed", "Confirmed", id="check.confirmed", tooltip="The details are still correct"),
+        Binding("f3", "changed", "Changed", id="check.changed",
+                tooltip="Something changed: open a change request filled from this check"),
+        Binding("f8", "unreachable", "Unreachable", id="check.unreachable",
+                tooltip="Could not reach the customer; tried again in two weeks"),
+        Binding("f9", "clear_flag", "Clear flag", id="check.clear_flag",
+                tooltip="Close the unreachable flag after dealing with it"),
+        Binding("escape", "back", "Back", id="check.back", tooltip="Back to the queue; nothing is recorded"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        card: VerificationCard
+
+    @dataclass
+    class Revealed(Message):
+        values: dict
+
+    @dataclass
+    class Recorded(Message):
+        text: str
+
+    @dataclass
+    class Failed(Message):
+        message: str
+
+    def __init__(self, actor: Actor, customer_no: str) -> None:
+        super().__init__()
+        self.actor = actor
+        self.customer_no = customer_no
+        self.card: VerificationCard | None = None
+        self.revealed: dict[str, object] = {}
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="check-box"):
+            yield Static(Content(_("Check {number}").format(number=safe_plain(self.customer_no, 16))),
+                         id="check-head", classes="title")
+            yield Static(Content(_("Loading…")), id="check-message")
+            with VerticalScroll(id="check-body"):
+                yield Static("", id="check-contact")
+                yield Static("", id="check-history")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="verify-card", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            self.post_message(self.Loaded(verification.verification_card(self.actor, self.customer_no)))
+        except RecordKeeperError as exc:
+            self.post_message(self.Failed(str(exc)))
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self.busy = False
+        self.refresh_bindings()
+        widget = self.query_one("#check-message", Static)
+        widget.update(safe_text(_(message.message), 200, multiline=True))
+        widget.add_class("error")
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self.card = card = message.card
+        name = safe_plain(card.values.get("full_name", ""), 12)
+        self.query_one("#check-head", Static).update(Content(_("Check {number} {name} · {category}").format(
+            number=card.customer_no, name=name, category=choice_label(card.category))))
+        if card.due:
+            days = (clock.today() - card.due).days
+            due = _("due {day}").format(day=card.due.isoformat())
+            if days > 0:
+                due += " " + _("({n} days overdue)").format(n=days)
+        else:
+            due = _("not checked periodically")
+        parts = [due, _("last checked {day}").format(day=card.last_verified.isoformat() if card.last_verified
+                                                      else "—")]
+        if card.unreachable_streak:
+            parts.append(_("missed {n} in a row").format(n=card.unreachable_streak))
+        if card.flagged:
+            parts.append(_("FLAGGED for the supervisor"))
+        widget = self.query_one("#check-message", Static)
+        widget.update(Content(" · ".join(parts)))
+        widget.set_class(card.flagged, "warning")
+        self._show_contact()
+        lines = [_("Past checks")]
+        for entry in card.checks[:6]:
+            note = f"  {safe_plain(entry.note, 30)}" if entry.note else ""
+            lines.append(f"  {entry.checked_at:%Y-%m-%d}  {safe_plain(entry.actor, 10):<10} "
+                         f"{choice_label(entry.outcome):<12}{note}")
+        if not card.checks:
+            lines.append("  " + _("none yet"))
+        self.query_one("#check-history", Static).update(Content("\n".join(lines)))
+        self.refresh_bindings()
+
+    def _show_contact(self) -> None:
+        if self.card is None:
+            return
+        values = {**self.card.values, **self.revealed}
+        lines = [_("Contact") + ("" if self.revealed else "  " + _("(F4 reveals; audited)"))]
+        for name in (*CONTACT_FIELDS, "preferred_channel"):
+            lines.append(f"  {safe_plain(field_label(name), 16):<16} {safe_plain(display_value(name, values.get(name)) or '—', 50)}")
+        lines.append(_("Address"))
+        address = " ".join(safe_plain(display_value(n, values.get(n)), 20) for n in ADDRESS_FIELDS if values.get(n))
+        lines.append("  " + (address or "—"))
+        self.query_one("#check-contact", Static).update(Content("\n".join(lines)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        can_record = self.actor.has(Perm.CHANGE_REQUEST)
+        ready = self.card is not None and not self.busy
+        if action in ("confirmed", "changed", "unreachable"):
+            if not can_record:
+                return False
+            return ready and self.card.due is not None if self.card else None
+        if action == "clear_flag":
+            return self.actor.has(Perm.CHANGE_APPROVE) and bool(self.card and self.card.flagged) and ready
+        if action == "reveal":
+            return self.card is not None and not self.revealed
+        return True
+
+    def action_reveal(self) -> None:
+        self.reveal()
+
+    @work(thread=True, exclusive=True, group="verify-reveal", exit_on_error=False)
+    def reveal(self) -> None:
+        try:
+            record = customers.reveal_fields(self.actor, self.customer_no, list(CONTACT_FIELDS),
+                                             verification.REVEAL_PURPOSE)
+        except RecordKeeperError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.Revealed({n: record.values.get(n) for n in CONTACT_FIELDS}))
+
+    @on(Revealed)
+    def _revealed(self, message: Revealed) -> None:
+        self.revealed = message.values
+        self._show_contact()
+        self.refresh_bindings()
+
+    def action_confirmed(self) -> None:
+        self.app.push_screen(NoteDialog(_("Record that the customer confirmed their details?"), required=False,
+                                        placeholder=_("note (optional)")),
+                             lambda note: self._start("confirmed", note))
+
+    def action_unreachable(self) -> None:
+        self.app.push_screen(NoteDialog(_("Record that the customer could not be reached? Say what you tried."),
+                                        required=True, placeholder=_("e.g. called twice, no answer")),
+                             lambda note: self._start("unreachable", note))
+
+    def action_clear_flag(self) -> None:
+        self.app.push_screen(NoteDialog(_("Close the unreachable flag? Say what was done."), required=True),
+                             lambda note: self._start("clear_flag", note))
+
+    def action_changed(self) -> None:
+        prefill = {name: value for name, value in self.revealed.items() if value not in (None, "")}
+        screen = ChangeRequestScreen(self.actor, self.customer_no, prefill=prefill, source="periodic_check",
+                                     reason=_("Periodic verification: the customer reported a change"))
+
+        def done(sent: bool | None) -> None:
+            if sent:
+                self.dismiss(True)
+
+        self.app.push_screen(screen, done)
+
+    def _start(self, outcome: str, note: str | None) -> None:
+        if note is None:
+            return
+        self.busy = True
+        self.refresh_bindings()
+        if outcome == "clear_flag":
+            self.clear(note)
+        else:
+            self.record(outcome, note)
+
+    @work(thread=True, exclusive=True, group="verify-record", exit_on_error=False)
+    def record(self, outcome: str, note: str) -> None:
+        try:
+            result = verification.record_check(self.actor, self.customer_no, outcome, note)
+        except RecordKeeperError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        if outcome == "confirmed":
+            text = _("Confirmed. Next check {day}.").format(day=result.next_due.isoformat() if result.next_due else "—")
+        else:
+            text = _("Unreachable ({n} in a row). Tried again {day}.").format(
+                n=result.unreachable_streak, day=result.next_due.isoformat() if result.next_due else "—")
+            if result.flagged:
+                text += " " + _("Flagged for the supervisor.")
+        self.post_message(self.Recorded(text))
+
+    @work(thread=True, exclusive=True, group="verify-clear", exit_on_error=False)
+    def clear(self, note: str) -> None:
+        try:
+            verification.clear_flag(self.actor, self.customer_no, note)
+        except RecordKeeperError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.Recorded(_("Flag closed.")))
+
+    @on(Recorded)
+    def _recorded(self, message: Recorded) -> None:
+        self.app.notify(message.text, title=self.customer_no)
+        self.dismiss(True)
+
+    def action_back(self) -> None:
+        self.dismiss(False)
+
+
+class UnreachableScreen(Screen[None]):
+    """Records flagged after three unreachable checks in a row, oldest flag first (supervisors)."""
+
+    CSS_PATH = "verification.tcss"
+    AUTO_FOCUS = "#flags"
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="flags.open", tooltip="Open the customer's checks"),
+        Binding("f5", "refresh", "Refresh", id="flags.refresh", tooltip="Load the list again"),
+        Binding("escape", "back", "Back", id="flags.back", tooltip="Back to the home screen"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        items: tuple[DueItem, ...]
+
+    def __init__(self, actor: Actor) -> None:
+        super().__init__()
+        self.actor = actor
+        self.items: tuple[DueItem, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="flags-box"):
+            yield Static(Content(_("Unreachable customers")), classes="title")
+            yield Static(Content(_("Loading…")), id="flags-message", classes="muted")
+            yield DataTable(id="flags", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        _queue_columns(self.query_one("#flags", DataTable))
+        self.load()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="verify-flags", exit_on_error=False)
+    def load(self) -> None:
+        self.post_message(self.Loaded(verification.flagged_queue(self.actor)))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self.items = message.items
+        table = self.query_one("#flags", DataTable)
+        table.clear()
+        for item in self.items:
+            table.add_row(*_queue_row(item), key=item.customer_no)
+        text = (_("{n} record(s) missed three checks in a row. Enter opens one; F9 there closes the flag.")
+                .format(n=len(self.items)) if self.items else _("No record is flagged."))
+        self.query_one("#flags-message", Static).update(Content(text))
+
+    def action_open(self) -> None:
+        table = self.query_one("#flags", DataTable)
+        if not self.items or table.cursor_row >= len(self.items):
+            return
+        self.app.push_screen(VerificationCheckScreen(self.actor, self.items[table.cursor_row].customer_no),
+                             callback=lambda _r: self.load())
+
+    @on(DataTable.RowSelected, "#flags")
+    def _selected(self) -> None:
+        self.action_open()
+
+    def action_back(self) -> None:
+        self.dismiss(None)
