@@ -18,6 +18,7 @@ __all__ = [
     "_",
     "current_language",
     "detect_language",
+    "field_label",
     "set_language",
 ]
 
@@ -78,6 +79,14 @@ def detect_language(preferred: str | None, environ: Mapping[str, str] | None = N
 def _(message: str) -> str:
     """Return `message` (English) in the current language; unknown messages come back unchanged."""
     return _translations.gettext(message)
+
+
+def field_label(spec) -> str:
+    """The label of a customer field (`models.fields.FieldSpec`) in the current language.
+
+    Field labels are not catalogue messages: the field table holds both languages.
+    """
+    return spec.label_zh if _language == "zh" else spec.label_en
 
 
 def N_(message: str) -> str:
