@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 import peewee as pw
 
 from models import audit, clock, keystore, ledger, normalise, office, validation
-from models.db import BaseModel, db, is_sqlite, keys_db, write
+from models.db import BaseModel, db, keys_db, write
 from models.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationError
 from models.permissions import Actor, Perm, service
 from models.retention import (DEFAULTS_BY_CODE, RETAINED_CATEGORIES, WHY_TEMPLATES, RetentionRule,
@@ -1078,3 +1078,19 @@ def export_certificate(actor: Actor, request_ref: str, destination: Path | None 
     _audit(actor, "EXPORT", object_type="destruction_certificate", object_id=row.request_no,
            details={"file": path.name})
     return path
+
+
+def _home_counts(actor: Actor) -> dict[str, int]:
+    """Home-menu counts for the retention work (counts only, nothing decrypted)."""
+    from models.retention import count_active_holds
+
+    counts: dict[str, int] = {}
+    if actor.has(Perm.RETENTION):
+        counts["retention"] = count_eligible()
+    if actor.has(Perm.DESTRUCTION_APPROVE):
+        counts["destruction"] = count_pending_requests()
+    if actor.has(Perm.DESTRUCTION_VIEW):
+        counts["register"] = count_register()
+    if actor.has(Perm.HOLD_PLACE):
+        counts["holds"] = count_active_holds()
+    return counts

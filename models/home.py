@@ -29,8 +29,11 @@ MENU: tuple[tuple[str, str, Perm, str], ...] = (
      "screens.verification:VerificationQueueScreen"),
     ("unreachable", "Unreachable customers", Perm.CHANGE_APPROVE, "screens.verification:UnreachableScreen"),
     ("labels", "Labels", Perm.LABEL_MANAGE, ""),
-    ("retention", "Retention", Perm.RETENTION, ""),
-    ("destruction", "Destruction approvals", Perm.DESTRUCTION_APPROVE, ""),
+    ("retention", "Retention", Perm.RETENTION, "screens.retention:RetentionScreen"),
+    ("destruction", "Destruction approvals", Perm.DESTRUCTION_APPROVE, "screens.destruction:DestructionApprovalScreen"),
+    ("holds", "Legal holds", Perm.HOLD_PLACE, "screens.holds:HoldsScreen"),
+    ("register", "Destruction register", Perm.DESTRUCTION_VIEW, "screens.register:RegisterScreen"),
+    ("retention_rules", "Retention rules", Perm.RETENTION_RULES, "screens.retention_rules:RetentionRulesScreen"),
     ("audit", "Audit log", Perm.AUDIT_VIEW, ""),
     ("compliance", "Compliance", Perm.REPORT, ""),
     ("staff", "Staff", Perm.STAFF_MANAGE, ""),
@@ -45,9 +48,15 @@ def _counts(actor: Actor) -> dict[str, int]:
             **verification._home_counts(actor), **intake._home_counts(actor)}
 
 
+def _retention_counts(actor: Actor) -> dict[str, int]:
+    from models import destruction
+
+    return destruction._home_counts(actor)
+
+
 @service(Perm.HOME)
 def home_menu(actor: Actor) -> list[MenuEntry]:
     """The menu entries the actor's roles allow, in a fixed order."""
-    counts = _counts(actor)
+    counts = {**_counts(actor), **_retention_counts(actor)}
     return [MenuEntry(entry_id, label, counts.get(entry_id), screen)
             for entry_id, label, permission, screen in MENU if actor.has(permission)]

@@ -344,9 +344,11 @@ def set_rule_years(actor: Actor, code: str, years: object) -> RuleChange:
         if value > row.maximum_years:
             raise ValidationError([FieldError("years", f"must be at most {row.maximum_years} years", "too_long")])
         previous = row.years
+        if value == previous:
+            return RuleChange(_rule_view(row), previous, 0)
         RetentionRule.update(years=value, updated_at=_utc_now(), updated_by=actor.username).where(
             RetentionRule.code == code).execute()
-        recomputed = _recompute_rule(code, current_years()) if value != previous else 0
+        recomputed = _recompute_rule(code, current_years())
         audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
                      action="RETENTION_RULE_CHANGE", object_type="retention_rule", object_id=code,
                      fields=("years",), details={"from": previous, "to": value, "recomputed": recomputed})
