@@ -748,6 +748,22 @@ def _unseen_outcomes(staff_id: int) -> int:
             .count())
 
 
+NOTICE_MSGIDS = {"approved": "Change approved: {customer}", "rejected": "Change rejected: {customer}"}
+
+
+def _home_notices(actor: Actor, limit: int = 4) -> list:
+    """Decisions on the actor's requests that they have not looked at yet, newest first (no personal data)."""
+    from models.home import HomeNotice
+
+    if not actor.has(Perm.CHANGE_REQUEST):
+        return []
+    rows = (ChangeRequest.select(ChangeRequest.customer_no, ChangeRequest.status)
+            .where((ChangeRequest.requested_by == actor.staff_id) & (ChangeRequest.status.in_(tuple(NOTICE_MSGIDS)))
+                   & (ChangeRequest.outcome_seen == False))  # noqa: E712
+            .order_by(ChangeRequest.decided_at.desc()).limit(limit))
+    return [HomeNotice(NOTICE_MSGIDS[r.status], {"customer": r.customer_no}) for r in rows]
+
+
 def _home_counts(actor: Actor) -> dict[str, int]:
     counts: dict[str, int] = {}
     if actor.has(Perm.CHANGE_APPROVE):

@@ -17,6 +17,22 @@ class MenuEntry:
     screen: str
 
 
+@dataclass(frozen=True)
+class HomeNotice:
+    """A line beside the home menu: an English msgid (the UI translates it) and its non-personal fields."""
+
+    msgid: str
+    params: dict
+
+
+@service(Perm.HOME)
+def home_notices(actor: Actor) -> list[HomeNotice]:
+    """News for this person, such as decisions on their change requests they have not looked at yet."""
+    from models import change_requests
+
+    return change_requests._home_notices(actor)
+
+
 # entry id, label, permission, screen name
 MENU: tuple[tuple[str, str, Perm, str], ...] = (
     ("intake", "Intake", Perm.INTAKE, "screens.intake:IntakeScreen"),

@@ -41,6 +41,7 @@ class HomeScreen(Screen[None]):
     @dataclass
     class MenuLoaded(Message):
         entries: list[home.MenuEntry]
+        notices: tuple = ()
 
     def __init__(self, actor: Actor) -> None:
         super().__init__()
@@ -68,7 +69,7 @@ class HomeScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="home-menu", exit_on_error=False)
     def load_menu(self) -> None:
-        self.post_message(self.MenuLoaded(home.home_menu(self.actor)))
+        self.post_message(self.MenuLoaded(home.home_menu(self.actor), tuple(home.home_notices(self.actor))))
 
     @on(MenuLoaded)
     def _show_menu(self, message: MenuLoaded) -> None:
@@ -82,8 +83,9 @@ class HomeScreen(Screen[None]):
             menu.add_option(Option(Content(f"{number:>2}  {_(entry.label)}{count}{soon}"), id=entry.entry_id))
         if self.entries:
             menu.highlighted = highlighted if highlighted is not None and highlighted < len(self.entries) else 0
-        self.query_one("#home-side", Static).update(safe_text(
-            _("Press F1 for help"), 40))
+        notices = [safe_plain(_(n.msgid).format(**n.params), 40) for n in message.notices]
+        self.query_one("#home-side", Static).update(Content("\n".join([*notices, *([""] if notices else []),
+                                                                    _("Press F1 for help")])))
 
     def on_key(self, event) -> None:
         if event.character and event.character.isdigit() and event.character != "0":

@@ -248,12 +248,19 @@ def test_the_requester_sees_outcomes_until_they_have_looked(clerk, supervisor, c
     assert cr._home_counts(clerk) == {"my_requests": 0}
     assert cr._home_counts(supervisor) == {"changes": 2}
     cr.approve_change_request(supervisor, first.request_id)
+    clock.advance(dt.timedelta(minutes=1))
     cr.reject_change_request(supervisor, second.request_id, "record changed; file again")
     assert cr._home_counts(clerk)["my_requests"] == 2
+    from models import home
+    notices = home.home_notices(clerk)
+    assert [(n.msgid, n.params) for n in notices] == [
+        ("Change rejected: {customer}", {"customer": customer.customer_no}),
+        ("Change approved: {customer}", {"customer": customer.customer_no})]
+    assert home.home_notices(supervisor) == []
     mine = cr.my_requests(clerk, mark_seen=True)
     assert {m.request_id: (m.status, m.decider, m.outcome_seen) for m in mine} == {
         first.request_id: ("approved", "supervisor", False), second.request_id: ("rejected", "supervisor", False)}
-    assert cr._home_counts(clerk)["my_requests"] == 0
+    assert cr._home_counts(clerk)["my_requests"] == 0 and home.home_notices(clerk) == []
     detail = cr.my_request_detail(clerk, second.request_id)
     assert detail.note == "record changed; file again"
     other = make_staff("clerk2", "clerk")

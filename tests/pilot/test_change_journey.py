@@ -125,6 +125,8 @@ async def test_phone_change_from_report_to_approval(demo_office, settings):
     async with app.run_test(size=(80, 24)) as pilot:
         await login(pilot, app, "clerk")
         assert menu_count(app, "my_requests") == 1  # the outcome shows on the requester's home
+        side = app.screen.query_one("#home-side", Static)
+        await wait_for(pilot, lambda: f"Change approved: {number}" in str(side.render()))
         await open_menu(pilot, app, "my_requests")
         await wait_for(pilot, lambda: isinstance(app.screen, MyRequestsScreen) and bool(app.screen.requests))
         row = cells(app.screen.query_one("#mine", DataTable), 0)
@@ -134,6 +136,7 @@ async def test_phone_change_from_report_to_approval(demo_office, settings):
         assert "confirmed with the customer" in str(app.screen.query_one("#outcome-info", Static).render())
         await pilot.press("escape", "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and menu_count(app, "my_requests") == 0)
+        assert "Change approved" not in str(app.screen.query_one("#home-side", Static).render())
         await pilot.press("ctrl+q")
 
 
