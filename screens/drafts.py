@@ -38,6 +38,14 @@ def offer_unfinished(app: App, actor: Actor) -> None:
     app.run_worker(look, thread=True, group="unfinished-forms", exit_on_error=False)
 
 
+def _recount(app: App) -> None:
+    """Refresh the home screen's counts after a form offered at login is closed."""
+    for screen in app.screen_stack:
+        load_menu = getattr(screen, "load_menu", None)
+        if callable(load_menu):
+            load_menu()
+
+
 def describe(item: intake.SubmissionSummary) -> str:
     from screens.intake import local_time, waited
 
@@ -94,8 +102,9 @@ class UnfinishedFormsDialog(ModalScreen[None]):
     def _resume(self, event: OptionList.OptionSelected) -> None:
         from screens.intake import IntakeFormScreen
 
+        app = self.app
         self.dismiss(None)
-        self.app.push_screen(IntakeFormScreen(self.actor, event.option.id))
+        app.push_screen(IntakeFormScreen(self.actor, event.option.id), callback=lambda _result: _recount(app))
 
     def action_discard(self) -> None:
         menu = self.query_one("#unfinished", OptionList)

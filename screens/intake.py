@@ -62,6 +62,7 @@ HINTS = {
     "guardian_name": N_("Needed when the customer was under 14 on the consent date"),
     "email": N_("name@example.com"),
 }
+CROSS_FIELD_CODES = ("dob_mismatch", "sex_mismatch", "consent_before_birth", "guardian_required")
 CUSTOMER_KINDS_CLEANED = (Kind.CHOICE, Kind.DATE, Kind.BOOL, Kind.ID_NUMBER, Kind.EMAIL)
 
 
@@ -380,7 +381,7 @@ class IntakeFormScreen(Screen[None]):
 
     def _row(self, name: str, label: str, widget: Input):
         with Horizontal(classes="row", id=f"row-{name}"):
-            yield Label(Content(safe_plain(label, 18)), classes="field-label")
+            yield Label(Content(safe_plain(label, 19)), classes="field-label")
             yield widget
             yield Static("", id=f"side-{name}", classes="side")
         yield Static("", id=f"msg-{name}", classes="msg")
@@ -406,6 +407,8 @@ class IntakeFormScreen(Screen[None]):
         parts.append(_("returned for correction") if self.status == "returned" else _("draft"))
         if self.save_error:
             parts.append(_("NOT SAVED: {reason}").format(reason=_(self.save_error)))
+        elif self.loaded and self.generation != self.saved_generation:
+            parts.append(_("unsaved changes"))
         elif self.saved_at is not None:
             parts.append(_("saved {time}").format(
                 time=self.saved_at.replace(tzinfo=dt.timezone.utc).astimezone().strftime("%H:%M:%S")))
@@ -468,6 +471,12 @@ class IntakeFormScreen(Screen[None]):
         self._show_documents()
         self._update_age()
         self.loaded = True
+        for spec in self.fields:  # show at once what is still wrong in a resumed form
+            if self.values.get(spec.name):
+                self.visited.add(spec.name)
+                self._check_field(spec.name)
+        self._check_identity("date_of_birth", quiet=True)
+        self._check_consent()
         self.query_one("#form-heading", Static).update(self._heading())
         first_reason = next((s.name for s in self.fields if s.name in self.reasons), None)
         self.query_one(f"#f-{first_reason or 'full_name'}", Input).focus()
@@ -491,7 +500,14 @@ class IntakeFormScreen(Screen[None]):
             if self.values.get(name) == event.value:
                 return
             self.values[name] = event.value
-        self.generation += 1
+        if self.generation == self.saved_generation and self.loaded:  # once per save, not per key
+            self.generation += 1
+            self.query_one("#form-heading", Static).update(self._heading())
+        else:
+            self.generation += 1
+        if name in self.infos and event.input.has_focus:  # "filled in" or "duplicate" no longer holds
+            self.infos.pop(name)
+            self._render_message(name)
         if name == "date_of_birth":
             self._update_age()
 
@@ -555,7 +571,7 @@ class IntakeFormScreen(Screen[None]):
             if self.values.get("id_number"):
                 self._check_field("id_number")
 
-    def _check_identity(self, left: str) -> None:
+    def _check_identity(self, left: str, quiet: bool = False) -> None:
         record = intake.expand_all(self.values)
         today = clock.today()
         if left in ("id_number", "id_type") and "id_number" not in self.errors:
@@ -574,9 +590,11 @@ class IntakeFormScreen(Screen[None]):
         _cleaned, errors, _warnings = validation.validate_customer(data, today=today, partial=True, existing=record)
         conflicts = [e for e in errors if e.code in ("dob_mismatch", "sex_mismatch")]
         if conflicts:
-            self.conflicts["id_number"] = " ".join(_(e.message) for e in conflicts)
-            self.notify(_("The resident ID disagrees with the form: ") + _(conflicts[0].message),
-                        severity="error", timeout=8)
+            text = " ".join(_(e.message) for e in conflicts)
+            if self.conflicts.get("id_number") != text and not quiet:  # loudly once, then beside the field
+                self.notify(_("The resident ID disagrees with the form: ") + _(conflicts[0].message),
+                            severity="error")
+            self.conflicts["id_number"] = text
         else:
             self.conflicts.pop("id_number", None)
         self._render_message("id_number")
@@ -786,15 +804,16 @@ class IntakeFormScreen(Screen[None]):
     def _refused(self, message: SubmissionRefused) -> None:
         self.errors, self.conflicts = {}, {}
         for error in message.errors:
-            self.errors.setdefault(error.field, error.message)
+            target = self.conflicts if error.code in CROSS_FIELD_CODES else self.errors
+            target.setdefault(error.field, error.message)
         for name in list(FIELDS_BY_NAME) + ["labels"]:
             self._render_message(name)
         self.query_one("#form-heading", Static).update(self._heading())
         order = [s.name for s in self.fields] + ["labels"]
-        first = next((n for n in order if n in self.errors), None)
+        first = next((n for n in order if n in self.errors or n in self.conflicts), None)
         if first:
             self.query_one(f"#f-{first}", Input).focus()
-        count = len(self.errors)
+        count = len(set(self.errors) | set(self.conflicts))
         self.notify(_("{n} field(s) need attention; nothing was sent.").format(n=count), severity="error")
 
     @on(ActionFailed)

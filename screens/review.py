@@ -120,10 +120,11 @@ class ReviewScreen(Screen[None]):
         Binding("r", "reason", "Reason", id="review.reason", tooltip="Give a reason to correct the highlighted field"),
         Binding("f6", "return", "Return", id="review.return", tooltip="Send back to the clerk with the reasons"),
         Binding("f9", "approve", "Approve", id="review.approve", tooltip="Approve: the customer is created"),
-        Binding("e", "export", "Export doc", id="review.export",
+        Binding("e", "export", "Export doc", id="review.export", show=False,
                 tooltip="Decrypt the highlighted document into the export folder (audited)"),
         Binding("h", "history", "History", id="review.history", tooltip="Every submitted revision"),
-        Binding("c", "changed_only", "Changed only", id="review.changed", tooltip="Show only changed fields"),
+        Binding("c", "changed_only", "Changed only", id="review.changed", show=False,
+                tooltip="Show only the changed fields of a resubmission, or all again"),
         Binding("escape", "back", "Back", id="review.back", tooltip="Back to the queue; nothing is decided"),
     ]
 
@@ -219,7 +220,7 @@ class ReviewScreen(Screen[None]):
         if diff is None:
             columns = ((_("Field"), 18), (_("Value"), 44), (_("Reason"), 8))
         else:
-            columns = ((_("Field"), 15), (_("Change"), 9), (_("Previous"), 18), (_("Now"), 18), (_("Reason"), 6))
+            columns = ((_("Field"), 17), (_("Change"), 9), (_("Previous"), 17), (_("Now"), 17), (_("Reason"), 6))
         for label, width in columns:
             table.add_column(label, width=width)
         self.row_names = []
@@ -227,7 +228,7 @@ class ReviewScreen(Screen[None]):
         for name in names:
             value = ", ".join(view.labels) if name == "labels" else view.values.get(name, "")
             flag = "✎" + (_("yes") if diff is None else "") if name in self.reasons else ""
-            label = Text(safe_plain(self._label(name), 18))
+            label = Text(safe_plain(self._label(name), 18 if diff is None else 17))
             if diff is None:
                 table.add_row(label, Text(safe_plain(value or "", 44)), flag, key=name)
             else:
@@ -238,8 +239,8 @@ class ReviewScreen(Screen[None]):
                 style = "bold reverse" if changed else ""
                 marker = Text("* " + _("changed"), style=style) if changed else Text("")
                 old = row.old if row else ""
-                table.add_row(label, marker, Text(safe_plain(old or "", 18)),
-                              Text(safe_plain(value or "", 18), style="bold" if changed else ""), flag, key=name)
+                table.add_row(label, marker, Text(safe_plain(old or "", 17)),
+                              Text(safe_plain(value or "", 17), style="bold" if changed else ""), flag, key=name)
             self.row_names.append(name)
         for doc in view.documents:
             kind = _(documents.DOC_TYPE_LABELS.get(doc.doc_type, doc.doc_type))
@@ -248,7 +249,7 @@ class ReviewScreen(Screen[None]):
             if diff is None:
                 table.add_row(Text(_("Document")), Text(safe_plain(text, 44)), flag, key=f"doc:{doc.document_id}")
             else:
-                table.add_row(Text(_("Document")), "", "", Text(safe_plain(text, 18)), flag,
+                table.add_row(Text(_("Document")), "", "", Text(safe_plain(text, 17)), flag,
                               key=f"doc:{doc.document_id}")
             self.row_names.append(f"doc:{doc.document_id}")
         if not view.documents:
@@ -300,7 +301,10 @@ class ReviewScreen(Screen[None]):
         if key in self.reasons:
             lines.append("✎ " + _("Your reason: ") + safe_plain(self.reasons[key], 160))
         else:
-            lines.append(_("R: give a reason to correct this · F6: return · F9: approve"))
+            keys = _("R: reason · F6: return · F9: approve · H: history")
+            if view.diff is not None:
+                keys += " · " + (_("C: all fields") if self.changed_only else _("C: changed only"))
+            lines.append(keys)
         detail.update(Content("\n".join(lines)))
 
     @on(DataTable.RowHighlighted, "#record")
