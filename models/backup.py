@@ -218,6 +218,11 @@ def take_backup(destination: Path | None = None, keystore_destination: Path | No
                                                                    "from database backups", "same_place")])
     now = clock.now()
     stamp = _stamp(now)
+    suffix = 1
+    while any((folder / f"{prefix}{stamp}{ext}").exists() for folder, prefix, ext in (
+            (dest, DB_PREFIX, ".db"), (dest, DB_PREFIX, ".pgdump"), (keys_dest, KEYSTORE_PREFIX, ".db"))):
+        suffix += 1  # never overwrite a backup taken in the same instant
+        stamp = f"{_stamp(now)}_{suffix:02d}"  # sorts after the first
     step = lambda n: progress(n, 4) if progress else None  # noqa: E731
     step(0)
     if settings.uses_postgres:

@@ -88,6 +88,14 @@ def test_keep_prunes_old_sets_and_key_store_backups_expire(office, settings, cle
         backup.take_backup(settings.home / "same", settings.home / "same")
 
 
+def test_two_backups_in_the_same_instant_are_both_kept(office, clerk):
+    make_customers(clerk, 1)
+    first, second = backup.take_backup(), backup.take_backup()  # the clock is frozen
+    assert first.database_file != second.database_file and first.keystore_file != second.keystore_file
+    assert sorted([second.database_file.name, first.database_file.name])[0] == first.database_file.name
+    assert backup.verify_backup(first.database_file).ok and backup.verify_backup(second.database_file).ok
+
+
 def _destroy(clerk, officer, supervisor, seed=51):
     (number,) = terminated_long_ago(clerk, officer, 1, seed=seed)
     row = Customer.get(Customer.customer_no == number)
@@ -119,6 +127,23 @@ def test_backup_destroy_restore_the_older_backup_and_the_customer_stays_destroye
     assert customers.get_customer(officer, bystander).customer_no == bystander
     assert audit.verify_chain().ok
     assert AuditEntry.select().where(AuditEntry.action == "RESTORE").count() == 1
+
+
+def test_a_request_approved_before_the_backup_and_executed_after_is_finished_by_the_restore(
+        office, settings, clerk, officer, supervisor):
+    number, customer_id, key_id = _destroy(clerk, officer, supervisor)
+    request_no = approved_request(officer, supervisor, [number])
+    taken = backup.take_backup()  # the backup holds the request, approved, not yet executed
+    destruction.execute_request(officer, request_no)
+    result = backup.restore_backup(taken.database_file, force=True, keystore_backup=taken.keystore_file)
+    assert result.finished_items == 1 and result.replayed_keys == 1
+    assert not Customer.select().where(Customer.id == customer_id).exists()
+    assert not DataKey.select().where(DataKey.key_id == key_id).exists()
+    request = destruction.request_detail(officer, request_no).request
+    assert (request.status, request.destroyed_count) == ("done", 1)
+    (entry,) = destruction.destruction_register(officer)
+    assert (entry.customer_no, entry.executed_by, entry.approved_by) == (number, "officer", "supervisor")
+    assert audit.verify_chain().ok
 
 
 def test_restore_without_force_builds_a_new_office_and_leaves_the_live_one(office, settings, clerk, officer,

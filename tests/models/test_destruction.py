@@ -294,6 +294,20 @@ def test_change_requests_and_their_rows_go_with_the_customer(office, clerk, offi
     assert entry.counts.get("change_request") == 1
 
 
+def test_documents_of_the_customer_and_of_their_change_requests_go_too(office, settings, clerk, officer, supervisor):
+    documents = pytest.importorskip("models.documents")
+    old = terminated_long_ago(clerk, officer, 1)
+    customer_id = customer_id_of(old[0])
+    (settings.inbox_dir / "scan-0001.pdf").write_bytes(b"%PDF-1.4\nSENTINEL-DOCUMENT-BODY\n%%EOF\n")
+    documents.attach_document(clerk, "customer", customer_id, "scan-0001.pdf", "other")
+    assert documents.Document.select().where(documents.Document.owner_id == customer_id).count() == 1
+    destruction.execute_request(officer, approved_request(officer, supervisor, old))
+    assert not documents.Document.select().where(documents.Document.owner_id == customer_id).exists()
+    assert documents.DocumentChunk.select().count() == 0
+    (entry,) = destruction.destruction_register(officer)
+    assert entry.counts.get("document") == 1
+
+
 # --- crash at every step, then resume -----------------------------------------------------------------
 
 CHILD = r"""
