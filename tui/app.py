@@ -37,8 +37,9 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
     ESCAPE_TO_MINIMIZE = False
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave RecordKeeper", priority=True),
-        Binding("f1", "help", "Help", id="app.help", tooltip="Show the keys of this screen"),
-        Binding("f12", "lock", "Lock", id="app.lock", tooltip="Lock the screen now", show=False),
+        # Priority, so that they also work on dialogs (a modal screen hides the app's other keys).
+        Binding("f1", "help", "Help", id="app.help", tooltip="Show the keys of this screen", priority=True),
+        Binding("f12", "lock", "Lock", id="app.lock", tooltip="Lock the screen now", show=False, priority=True),
     ]
 
     def __init__(self, settings: Settings, *, environ: dict[str, str] | None = None,
@@ -247,7 +248,9 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
     def action_help(self) -> None:
         from screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)  # F1 again closes the help
+        else:
             self.push_screen(HelpScreen(self.screen))
 
     async def action_quit(self) -> None:
