@@ -269,6 +269,13 @@ def browse_counts(actor: Actor) -> BrowseCounts:
     return BrowseCounts(sum(by_category.values()), by_category, labels, branches)
 
 
+@service(Perm.HOME)
+def label_usage(actor: Actor) -> dict[int, int]:
+    """How many customers carry each label (counts only)."""
+    return dict(CustomerLabel.select(CustomerLabel.label, pw.fn.COUNT(pw.SQL("*"))).group_by(CustomerLabel.label)
+                .tuples())
+
+
 @service(Perm.CUSTOMER_SEARCH)
 def count_matching(actor: Actor, flt: BrowseFilter) -> int:
     """How many customers a filter shows (for the browser's status line)."""
@@ -347,6 +354,8 @@ class RevisionLine:
     submitted_by: str
     submitted_at: dt.datetime | None
     outcome: str
+    reviewed_by: str = ""
+    reviewed_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -380,12 +389,13 @@ def _documents_of(actor: Actor, customer_id: str) -> tuple[DocumentLine, ...] | 
 
 
 def _revisions_of(actor: Actor, customer_id: str) -> tuple[RevisionLine, ...] | None:
+    """The intake revisions that made this customer: who submitted and reviewed each, and the outcome."""
     intake = _optional("models.intake")
-    reader = getattr(intake, "customer_revisions", None) if intake is not None else None
-    if reader is None:
+    if intake is None or not hasattr(intake, "_submissions_of_customer") or not hasattr(intake, "_history"):
         return None
-    return tuple(RevisionLine(r.number, r.submitted_by, r.submitted_at, r.outcome)
-                 for r in reader(actor, customer_id))
+    return tuple(RevisionLine(r.number, r.submitted_by, r.submitted_at, r.outcome, r.reviewed_by, r.reviewed_at)
+                 for submission in intake._submissions_of_customer(customer_id)
+                 for r in intake._history(submission))
 
 
 @service(Perm.CUSTOMER_VIEW)

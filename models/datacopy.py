@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,27 @@ DATE_FIELDS = (("created_at", "Record created", "建档时间"), ("approved_at",
                ("last_verified", "Last verified", "最近核实"), ("next_verification_due", "Next verification", "下次核实"),
                ("terminated_on", "Relationship ended", "终止日期"),
                ("retention_until", "Kept until", "保存期限"), ("legal_hold", "Legal hold", "法律保全"))
+
+
+# Codes in words the customer reads (the text summary; the JSON keeps the codes too).
+CHOICE_WORDS = {
+    "male": "male / 男", "female": "female / 女", "resident_id": "resident ID card / 居民身份证",
+    "passport": "passport / 护照", "hkmo_permit": "HK/Macau permit / 港澳居民来往内地通行证",
+    "taiwan_permit": "Taiwan permit / 台湾居民来往大陆通行证", "other": "other / 其他",
+    "prospect": "prospective customer / 潜在客户", "active": "current customer / 在保客户",
+    "terminated": "former customer / 已终止客户", "phone": "phone / 电话", "sms": "SMS / 短信",
+    "email": "email / 电子邮件", "post": "post / 邮寄", "visit": "visit / 上门", "counter": "counter / 柜面",
+    "agent": "agent / 代理人", "online": "online / 线上", "referral": "referral / 转介绍",
+    "bancassurance": "bank / 银保",
+}
+
+
+def _cells(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, cells: int) -> str:
+    return text + " " * max(cells - _cells(text), 1)
 
 
 @dataclass(frozen=True)
@@ -110,7 +132,10 @@ def export_customer_copy(actor: Actor, customer_no: str) -> DataCopy:
         "made_by": actor.username,
         "purpose": PURPOSE,
         "fields": {spec.name: {"label_en": spec.label_en, "label_zh": spec.label_zh, "group": spec.group,
-                               "value": values.get(spec.name, "")} for spec in CUSTOMER_FIELDS},
+                               "value": values.get(spec.name, ""),
+                               **({"in_words": CHOICE_WORDS[str(values.get(spec.name))]}
+                                  if str(values.get(spec.name)) in CHOICE_WORDS else {})}
+                   for spec in CUSTOMER_FIELDS},
         "dates": {name: _text(row.get(name)) for name, _en, _zh in DATE_FIELDS},
         "responsible_clerk": row.get("clerk") or "",
         "labels": [{"name": label.name, "description": label.description} for label in labels],
@@ -130,19 +155,20 @@ def _summary(data: dict) -> str:
     """The plain-text summary: every field by group, in English and Chinese, then dates, labels, history."""
     lines = [f"Personal information held on customer {data['customer_no']} / 客户个人信息副本",
              f"Made {data['made_at']} by {data['made_by']} — {data['purpose']}", ""]
-    width = 24
+    width = 34
     for group in GROUPS:
         english, chinese = GROUP_TITLES[group]
         lines.append(f"{english} / {chinese}")
         for spec in CUSTOMER_FIELDS:
             if spec.group == group:
-                value = data["fields"][spec.name]["value"]
-                lines.append(f"  {spec.label_en + ' / ' + spec.label_zh:<{width}} {_text(value)}")
+                entry = data["fields"][spec.name]
+                shown = entry.get("in_words") or _text(entry["value"])
+                lines.append("  " + _pad(f"{spec.label_en} / {spec.label_zh}", width) + shown)
         lines.append("")
     lines.append("Dates / 日期")
     for name, english, chinese in DATE_FIELDS:
-        lines.append(f"  {english + ' / ' + chinese:<{width}} {data['dates'][name]}")
-    lines.append(f"  {'Responsible clerk / 负责人':<{width}} {data['responsible_clerk']}")
+        lines.append("  " + _pad(f"{english} / {chinese}", width) + data["dates"][name])
+    lines.append("  " + _pad("Responsible clerk / 负责人", width) + data["responsible_clerk"])
     lines += ["", "Labels / 标签"]
     lines += [f"  {label['name']}  {label['description']}" for label in data["labels"]] or ["  (none / 无)"]
     lines += ["", "History of changes / 变更记录"]

@@ -16,7 +16,7 @@ from models.errors import (
     SchemaError, ValidationError,
 )
 from models.settings import Settings, load_settings
-from tui import retention_commands
+from tui import browse_commands, retention_commands
 
 DEMO_MARKER = ".recordkeeper-demo-office"
 EXIT_CONFIG = 2
@@ -121,7 +121,8 @@ def cmd_demo(settings: Settings, args) -> int:
     training.add_demo_training(admin)
     suggestions.add_demo_suggestions(*(staff.authenticate(n, password) for n in ("clerk", "reviewer", "supervisor")))
     clerk = staff.authenticate("clerk", password)
-    demo.add_demo_customers(clerk, args.customers, progress=Progress("customers"))
+    browse_commands.add_demo_customers(clerk, staff.authenticate("officer", password), args.customers,
+                                       Progress("customers"))
     from models import retention
 
     retention.add_demo_terminations(staff.authenticate("officer", password))
@@ -246,11 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     supervision_commands.add_parsers(sub, audit_sub, staff_sub)  # audit export, report, staff disable/roles
     sub.add_parser("migrate", help="bring the database schema up to date")
     retention_commands.add_parsers(sub)
+    browse_commands.add_parsers(sub)  # import, export --customer
     return parser
 
 
 COMMANDS = {"init": cmd_init, "demo": cmd_demo, "staff": cmd_staff, "audit": cmd_audit, "migrate": cmd_migrate,
-            **retention_commands.COMMANDS}
+            **retention_commands.COMMANDS, **browse_commands.COMMANDS}
 
 COMMANDS["report"] = cmd_report
 
