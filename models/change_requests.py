@@ -734,6 +734,29 @@ def reject_change_request(actor: Actor, request_id: str, note: str) -> Decision:
 # --- counts for the home screen -------------------------------------------------------
 
 
+@service(Perm.CHANGE_REQUEST)
+def add_demo_requests(actor: Actor) -> int:
+    """Demo offices: pending requests for the supervisor's queue — a reported phone and, on the same
+    record, a new email (approving one makes the other a conflict), and a corrected city elsewhere."""
+    rows = list(Customer.select(Customer.customer_no, Customer.version).where(Customer.category == "active")
+                .order_by(Customer.customer_no).limit(2))
+    if len(rows) < 2:
+        return 0
+    today = clock.today().isoformat()
+    first, second = rows
+    demo = (
+        (first, {"mobile": "13912345678"}, {"source": "customer_report", "channel": "phone", "reported_on": today,
+                                            "reason": "客户来电告知更换手机号"}),
+        (second, {"city": "杭州市", "district": "西湖区"}, {"source": "clerk_correction",
+                                                         "reason": "录入时城市填错，按保单地址更正"}),
+        (first, {"email": "new.address@example.com"}, {"source": "customer_report", "channel": "email",
+                                                       "reported_on": today, "reason": "客户邮件告知新邮箱"}),
+    )
+    for row, changes, meta in demo:
+        submit_change_request(actor, row.customer_no, row.version, changes, **meta)
+    return len(demo)
+
+
 def _pending_count(exclude_staff_id: int | None = None) -> int:
     query = ChangeRequest.select().where(ChangeRequest.status == "pending")
     if exclude_staff_id is not None:

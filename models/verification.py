@@ -331,7 +331,7 @@ def record_check(actor: Actor, customer_no: str, outcome: str, note: str = "") -
     text = _clean_note(note, required=outcome == "unreachable")
     with write():
         row = _customer(customer_no)
-        if row["next_verification_due"] is None:
+        if row["next_verification_due"] is None or row["category"] == "terminated":
             raise ValidationError([FieldError("outcome", f"A {row['category']} customer is not verified "
                                               "periodically", "not_verified")])
         return _record_check(actor, row, outcome, note=text)
@@ -377,6 +377,31 @@ def _record_contact(customer_id: str, day: dt.date) -> None:
 def _reset_state(customer_id: str) -> None:
     """Forget the unreachable streak and flag (a terminated customer is no longer verified)."""
     VerificationState.delete().where(VerificationState.customer_id == customer_id).execute()
+
+
+@service(Perm.CHANGE_REQUEST)
+def add_demo_checks(actor: Actor, seed: int = 2026) -> int:
+    """Demo offices: spread never-checked customers' last checks over the past 14 months (so some are
+    overdue) and record a few unreachable checks, one customer three times (flagged)."""
+    import random
+
+    rng = random.Random(seed)
+    today = clock.today()
+    rows = list(Customer.select(Customer.id, Customer.category, Customer.created_at)
+                .where(Customer.last_verified.is_null() & Customer.next_verification_due.is_null(False)
+                       & (Customer.category != "terminated")).order_by(Customer.customer_no).tuples())
+    with write():
+        for customer_id, category, _created in rows:
+            verified = today - dt.timedelta(days=rng.randrange(0, 420))
+            Customer.update(last_verified=verified, next_verification_due=next_due(category, verified)).where(
+                Customer.id == customer_id).execute()
+    overdue = [r.customer_no for r in Customer.select(Customer.customer_no)
+               .where(Customer.next_verification_due.is_null(False) & (Customer.category != "terminated"))
+               .order_by(Customer.next_verification_due, Customer.customer_no).limit(3)]
+    for tries, customer_no in zip((3, 2, 1), overdue):
+        for _ in range(tries):
+            record_check(actor, customer_no, "unreachable", "电话无人接听")
+    return len(rows)
 
 
 def _home_counts(actor: Actor) -> dict[str, int]:

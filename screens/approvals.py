@@ -66,8 +66,8 @@ class ApprovalQueueScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#queue", DataTable)
-        for header, width in ((N_("Age"), 6), (N_("Customer"), 12), (N_("Name"), 6), (N_("Changes"), 20),
-                              (N_("Source"), 10), (N_("By"), 8)):
+        for header, width in ((N_("Age"), 6), (N_("Customer"), 12), (N_("Name"), 5), (N_("Changes"), 20),
+                              (N_("Source"), 15), (N_("By"), 8)):
             table.add_column(Text(_(header)), width=width)
         self.load()
 
@@ -95,8 +95,8 @@ class ApprovalQueueScreen(Screen[None]):
             changes = fields_summary(r.fields, 20)
             if r.stale:
                 changes = "~ " + changes
-            table.add_row(Text(format_age(r.age)), Text(r.customer_no), Text(safe_plain(r.masked_name, 6)),
-                          Text(safe_plain(changes, 20)), Text(safe_plain(choice_label(r.source), 10)),
+            table.add_row(Text(format_age(r.age)), Text(r.customer_no), Text(safe_plain(r.masked_name, 5)),
+                          Text(safe_plain(changes, 20)), Text(safe_plain(choice_label(r.source), 15)),
                           Text(safe_plain(r.requester, 8)), key=r.request_id)
         if self.requests:
             table.move_cursor(row=min(keep, len(self.requests) - 1))
@@ -377,7 +377,7 @@ class ConflictScreen(Screen[None]):
             _("{number} changed since {who}'s request: version {old} → {new}. Nothing was written.").format(
                 number=s.customer_no, who=safe_plain(s.requester, 16), old=view.base_version, new=view.current_version),
             _("Both changed: {fields}").format(fields=safe_plain(conflicting, 56)),
-            _("! conflict: both changed it   ~ since: the record changed it   * : this request changes it"),
+            _("! both changed it · ~ the record changed it since · * + - this request changes it"),
         ]
         self.query_one("#conflict-info", Static).update(Content("\n".join(lines)))
         self.query_one(DiffTable).set_rows(diff_rows(view.rows, three_way=True))

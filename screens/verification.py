@@ -34,7 +34,9 @@ ADDRESS_FIELDS = ("province", "city", "district", "street", "postcode")
 
 
 def _overdue_text(days: int) -> str:
-    return _("today") if days <= 0 else _("{n} d").format(n=days)
+    if days < 0:
+        return _("in {n} d").format(n=-days)
+    return _("today") if days == 0 else _("{n} d").format(n=days)
 
 
 def _tries_text(item: DueItem) -> str:

@@ -126,6 +126,10 @@ def cmd_demo(settings: Settings, args) -> int:
     from models import retention
 
     retention.add_demo_terminations(staff.authenticate("officer", password))
+    from models import change_requests, verification
+
+    verification.add_demo_checks(clerk)
+    change_requests.add_demo_requests(clerk)
     (home / "demo-password.txt").write_text(password + "\n")
     print(f"demo office in {home}")
     print("accounts: admin, clerk, reviewer, supervisor, officer, auditor")

@@ -241,3 +241,14 @@ def test_termination_ends_verification(clerk, supervisor, population):
     assert row(number)["next_verification_due"] is None
     assert verification.flagged_queue(supervisor) == ()
     assert number not in [i.customer_no for i in verification.due_queue(clerk).items]
+
+
+def test_demo_checks_and_requests(clerk, supervisor):
+    made = [make_customer(clerk, seed) for seed in range(1, 9)]
+    assert verification.add_demo_checks(clerk) == len(made)
+    rows = [row(m.customer_no) for m in made]
+    assert all(r["last_verified"] is not None and r["last_verified"] <= TODAY for r in rows)
+    assert verification._home_counts(supervisor)["unreachable"] == 1
+    assert cr.add_demo_requests(clerk) == 3
+    queue = cr.approval_queue(supervisor)
+    assert len(queue) == 3 and len({q.customer_no for q in queue}) == 2
