@@ -343,6 +343,8 @@ def _check_defaults(fields: list[str | None], defaults: dict[str, str], today: d
         if error:
             problems.append(error.message)
         cleaned[name] = value
+    if "id_type" not in fields and "id_type" not in cleaned:
+        cleaned["id_type"] = "resident_id"  # a legacy file without the column holds resident IDs
     for name in ("consent_date", "consent_scope"):
         if name not in fields and name not in cleaned:
             problems.append(f"the file has no {name} column: give --{name.replace('_', '-')} "
