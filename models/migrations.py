@@ -109,8 +109,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (3, "intake submissions, revisions and documents", _m003_intake_and_documents),
     (4, "browse indexes, import batches, ID fingerprints", _m004_browse_and_import),
     (5, "change requests and periodic verification", _m005_change_requests_and_verification),
-    (7, "training, branches, suggestions, audit browse indexes", _m007_supervision),
     (6, "retention rules, legal holds, destruction requests and register", _m006_retention_and_destruction),
+    (7, "training, branches, suggestions, audit browse indexes", _m007_supervision),
 ]
 SCHEMA_VERSION = max(number for number, _title, _step in MIGRATIONS)
 
