@@ -48,12 +48,20 @@ def ssh_pane(server):
 
 
 def log_in(pane: Pane, username: str, password: str) -> str:
-    pane.wait_for("Username", "Password")
+    screen = pane.wait_for("RecordKeeper")
+    pane.wait_for("Password" if "Username" in screen else "密码")
     pane.type(username)
     pane.send("Enter")
     pane.type(password)
     pane.send("Enter")
-    return pane.wait_for("Logged in as")
+    deadline = time.monotonic() + 20
+    while True:  # the home screen in either language
+        screen = pane.screen()
+        if ("Logged in as" in screen or "当前登录" in screen) and "│  1  " in screen:  # menu loaded
+            return screen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never reached the home screen:\n{screen}")
+        time.sleep(0.1)  # polling the pane
 
 
 def menu_number(screen: str, label: str) -> str:
@@ -62,6 +70,17 @@ def menu_number(screen: str, label: str) -> str:
         if f"  {label}" in line:
             return line.split(label)[0].strip(" │").split()[-1]
     raise AssertionError(f"{label!r} is not on the home menu:\n{screen}")
+
+
+def in_chinese(msgid: str) -> str:
+    from tui import i18n
+
+    before = i18n.current_language()
+    i18n.set_language("zh")
+    try:
+        return i18n._(msgid)
+    finally:
+        i18n.set_language(before)
 
 
 def app_pids(home) -> list[int]:
@@ -187,25 +206,43 @@ def test_sftp_gets_no_session(server, demo_home):
     assert not (server.folder / "master.key").exists()
 
 
-def test_dropped_connection_ends_the_app_cleanly(server, ssh_pane, demo_home):
+def test_dropped_connection_mid_form_loses_nothing_and_the_draft_resumes(server, ssh_pane, demo_home):
     home, password = demo_home
-    pane = ssh_pane()
-    log_in(pane, "clerk", password)
-    pane.send("F12")  # lock, then type half a password into the lock screen and lose the link
-    pane.wait_for("Screen locked")
-    pane.type("half a pass")
+    pane = ssh_pane("zh_CN.UTF-8")
+    screen = log_in(pane, "clerk", password)
+    pane.type(menu_number(screen, in_chinese("Intake")))
+    pane.wait_for("＋")
+    pane.send("Enter")  # "＋ New customer form"
+    pane.wait_for("f10 ")
+    typed = "欧阳断线"
+    pane.type(typed)  # into the full name, then the link drops before the field is left
+    pane.wait_for(typed)
     wait_until(lambda: len(app_pids(home)) == 1, what="the app starting")
     (app_pid,) = app_pids(home)
-    logins_before = audit_actions(home).count("LOGOUT")
+    logouts_before = audit_actions(home).count("LOGOUT")
     ssh_clients = [pid for pid in child_pids(pane.pid()) if os.path.basename(os.readlink(f"/proc/{pid}/exe")) == "ssh"]
     assert ssh_clients, "the pane runs no ssh client"
     os.kill(ssh_clients[0], 9)  # the link is gone, no goodbye
     wait_until(lambda: not alive(app_pid), what="the app exiting after the link dropped")
     assert "Traceback" not in error_log(home)
-    assert audit_actions(home).count("LOGOUT") == logins_before + 1  # the session was closed
+    actions = audit_actions(home)
+    assert actions.count("LOGOUT") == logouts_before + 1  # the session was closed
     verify = subprocess.run([str(RECORDKEEPER), "audit", "verify"], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "RECORDKEEPER_HOME": str(home), **FAST}, timeout=120)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    # The next login offers the unfinished form, and it holds what was typed.
+    again = ssh_pane("zh_CN.UTF-8")
+    again.wait_for("密码")
+    again.type("clerk")
+    again.send("Enter")
+    again.type(password)
+    again.send("Enter")
+    again.wait_for(typed[0] + "*")  # the unfinished form, its name masked
+    again.send("Enter")  # resume the highlighted (only) draft
+    again.wait_for(typed, "f10 ")
+    again.send("C-q")
+    again.wait_for("[exited 0]")
 
 
 def test_data_directory_stays_private(demo_home):
