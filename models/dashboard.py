@@ -314,7 +314,7 @@ def build(start: dt.date, end: dt.date, branch: str = "") -> Dashboard:
     live.append("verification_overdue")
     bars = tuple(Bar(category, overdue.get(category, 0), flagged=overdue.get(category, 0) > 0, translate=True)
                  for category in ("prospect", "active", "terminated"))
-    charts.append(Chart("verification_overdue", N_("Verifications overdue by category"), bars,
+    charts.append(Chart("verification_overdue", N_("Overdue verifications"), bars,
                         total=sum(overdue.values())))
     if sum(overdue.values()):
         anomalies.append(Anomaly("verification_overdue", "warning",
@@ -323,7 +323,7 @@ def build(start: dt.date, end: dt.date, branch: str = "") -> Dashboard:
 
     past_retention, months = _destruction_due(today, branch)
     live.append("destruction_due")
-    charts.append(Chart("destruction_due", N_("Customers reaching the end of retention by month"),
+    charts.append(Chart("destruction_due", N_("Retention ends, by month"),
                         (Bar(N_("already past"), past_retention, flagged=past_retention > 0, translate=True),
                          *(Bar(label, count) for label, count in months)),
                         total=past_retention + sum(c for _l, c in months)))

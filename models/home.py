@@ -50,9 +50,11 @@ MENU: tuple[tuple[str, str, Perm, str], ...] = (
     ("holds", "Legal holds", Perm.HOLD_PLACE, "screens.holds:HoldsScreen"),
     ("register", "Destruction register", Perm.DESTRUCTION_VIEW, "screens.register:RegisterScreen"),
     ("retention_rules", "Retention rules", Perm.RETENTION_RULES, "screens.retention_rules:RetentionRulesScreen"),
-    ("audit", "Audit log", Perm.AUDIT_VIEW, ""),
-    ("compliance", "Compliance", Perm.REPORT, ""),
-    ("staff", "Staff", Perm.STAFF_MANAGE, ""),
+    ("audit", "Audit log", Perm.AUDIT_VIEW, "screens.audit_log:AuditLogScreen"),
+    ("compliance", "Compliance", Perm.REPORT, "screens.dashboard:DashboardScreen"),
+    ("staff", "Staff", Perm.STAFF_MANAGE, "screens.staff_admin:StaffAdminScreen"),
+    ("training", "Training", Perm.TRAINING_VIEW, "screens.training:TrainingScreen"),
+    ("suggestions", "Suggestions", Perm.SUGGEST, "screens.suggestions:SuggestionsScreen"),
 )
 
 
@@ -74,5 +76,8 @@ def _retention_counts(actor: Actor) -> dict[str, int]:
 def home_menu(actor: Actor) -> list[MenuEntry]:
     """The menu entries the actor's roles allow, in a fixed order."""
     counts = {**_counts(actor), **_retention_counts(actor)}
+    from models import suggestions, training
+
+    counts.update({**training._home_counts(actor), **suggestions._home_counts(actor)})
     return [MenuEntry(entry_id, label, counts.get(entry_id), screen)
             for entry_id, label, permission, screen in MENU if actor.has(permission)]

@@ -164,3 +164,8 @@ def add_demo_suggestions(clerk: Actor, reviewer: Actor, supervisor: Actor) -> No
     first = submit_suggestion(clerk, "退回原因使用模板", "复核退回时希望能选择常用原因模板，减少来回沟通。")
     submit_suggestion(reviewer, "纸质档案柜编号统一", "各网点纸质档案柜编号规则不一致，建议统一为“柜-屉-夹”。")
     respond(supervisor, first.suggestion_id, "under_review", "下次例会讨论，先收集常用原因。")
+
+
+def _home_counts(actor: Actor) -> dict[str, int]:
+    """For the home menu: suggestions waiting for an answer (for those who answer them)."""
+    return {"suggestions": open_count()} if actor.has(Perm.SUGGESTION_REVIEW) else {}

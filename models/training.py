@@ -235,3 +235,10 @@ def add_demo_training(admin: Actor) -> None:
     for username, days_ago in (("admin", 20), ("clerk", 100), ("reviewer", 350), ("supervisor", 60),
                                ("officer", 200), ("auditor", 30)):
         record_training(admin, username, "数据保护与客户信息安全培训", today - dt.timedelta(days=days_ago))
+
+
+def _home_counts(actor: Actor) -> dict[str, int]:
+    """For the home menu: staff whose training has lapsed or lapses within 30 days."""
+    if not actor.has(Perm.TRAINING_VIEW):
+        return {}
+    return {"training": sum(1 for s in _overview(clock.today()) if s.status in (STATUS_EXPIRED, STATUS_DUE_SOON))}

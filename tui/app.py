@@ -24,6 +24,7 @@ from tui.i18n import _, detect_language, set_language
 from tui.widgets.field_input import move_focus_now
 
 IDLE_CHECK_SECONDS = 1.0
+SESSION_CHECK_SECONDS = 10.0  # a disabled account's open sessions end within this (the rule: 30 s)
 HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 
 
@@ -72,6 +73,7 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
 
         self.push_screen(LoginScreen())
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-check")
+        self.set_interval(SESSION_CHECK_SECONDS, self.check_session, name="session-check")
         if self._open_office is not None:
             self.call_after_refresh(self.run_worker, self._open_office_now, thread=True, group="office",
                                     exit_on_error=False)
@@ -184,6 +186,9 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         self.actor = actor
         self.last_input = self.session_started = clock.monotonic()
         set_language(detect_language(actor.language or self.settings.language or None))
+        from screens.training import tell_training_status
+
+        tell_training_status(self, actor)  # lapsed training is said at login
         if actor.must_change_password:
             self.switch_screen(ChangePasswordScreen(actor, forced=True))
         else:
@@ -202,6 +207,12 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         from screens.drafts import offer_unfinished
 
         offer_unfinished(self, actor)
+
+    def check_session(self) -> None:
+        """End this session soon after an admin disables the account or resets its password."""
+        from screens.staff_admin import poll_session
+
+        poll_session(self)
 
     def check_idle_lock(self) -> None:
         if self.actor is None:
