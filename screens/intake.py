@@ -355,12 +355,17 @@ class IntakeFormScreen(Screen[None]):
         self.documents: list[documents.DocumentView] = []
         self.label_names: list[str] = []
         self._save_lock = threading.Lock()
+        self.sending = False
+        self._shown: dict[str, str] = {}
 
     # --- layout ---
 
     def compose(self) -> ComposeResult:
         with Vertical(id="intake-form-screen"):
-            yield Static(self._heading(), id="form-heading", classes="title")
+            with Horizontal(id="form-top"):
+                yield Static(Content(self._heading()), id="form-heading", classes="title")
+                yield Static("", id="form-unsaved")  # "*": typed since the last save
+                yield Static("", id="form-status")
             yield Static("", id="form-returned")
             with VerticalScroll(id="form-body"):
                 group = ""
@@ -400,19 +405,31 @@ class IntakeFormScreen(Screen[None]):
         return FieldInput(self.values.get(spec.name, ""), id=f"f-{spec.name}", classes="field",
                           max_length=max_length, restrict=restrict, suggester=suggester)
 
-    def _heading(self) -> Content:
+    def _heading(self) -> str:
         parts = [_("Customer form")]
         if self.ref:
             parts.append(self.ref)
         parts.append(_("returned for correction") if self.status == "returned" else _("draft"))
+        return " · ".join(parts)
+
+    def _save_state(self) -> str:
+        if self.sending:
+            return _("checking and sending…")
         if self.save_error:
-            parts.append(_("NOT SAVED: {reason}").format(reason=_(self.save_error)))
-        elif self.loaded and self.generation != self.saved_generation:
-            parts.append(_("unsaved changes"))
-        elif self.saved_at is not None:
-            parts.append(_("saved {time}").format(
-                time=self.saved_at.replace(tzinfo=dt.timezone.utc).astimezone().strftime("%H:%M:%S")))
-        return Content(" · ".join(parts))
+            return _("NOT SAVED: {reason}").format(reason=_(self.save_error))
+        if self.saved_at is not None:
+            return _("saved {time}").format(
+                time=self.saved_at.replace(tzinfo=dt.timezone.utc).astimezone().strftime("%H:%M:%S"))
+        return ""
+
+    def _show_heading(self) -> None:
+        """Redraw the title and the save state, each only when it changed (every byte crosses the link)."""
+        unsaved = "*" if self.loaded and self.generation != self.saved_generation and not self.sending else ""
+        for widget_id, text in (("#form-heading", self._heading()), ("#form-status", self._save_state()),
+                                ("#form-unsaved", unsaved)):
+            if self._shown.get(widget_id) != text:
+                self._shown[widget_id] = text
+                self.query_one(widget_id, Static).update(Content(text))
 
     def on_mount(self) -> None:
         self.set_interval(DRAFT_SAVE_SECONDS, self._autosave, name="draft-autosave")
@@ -477,7 +494,7 @@ class IntakeFormScreen(Screen[None]):
                 self._check_field(spec.name)
         self._check_identity("date_of_birth", quiet=True)
         self._check_consent()
-        self.query_one("#form-heading", Static).update(self._heading())
+        self._show_heading()
         first_reason = next((s.name for s in self.fields if s.name in self.reasons), None)
         self.query_one(f"#f-{first_reason or 'full_name'}", Input).focus()
 
@@ -502,7 +519,7 @@ class IntakeFormScreen(Screen[None]):
             self.values[name] = event.value
         if self.generation == self.saved_generation and self.loaded:  # once per save, not per key
             self.generation += 1
-            self.query_one("#form-heading", Static).update(self._heading())
+            self._show_heading()
         else:
             self.generation += 1
         if name in self.infos and event.input.has_focus:  # "filled in" or "duplicate" no longer holds
@@ -738,14 +755,14 @@ class IntakeFormScreen(Screen[None]):
         self.ref = message.saved.ref
         self.saved_at = message.saved.saved_at
         self.save_error = ""
-        self.query_one("#form-heading", Static).update(self._heading())
+        self._show_heading()
         if self.leaving and self.generation == self.saved_generation:
             self._leave()
 
     @on(DraftSaveFailed)
     def _save_failed(self, message: DraftSaveFailed) -> None:
         self.save_error = message.message
-        self.query_one("#form-heading", Static).update(self._heading())
+        self._show_heading()
         if self.leaving:
             self.leaving = False
             self.notify(_("The draft could not be saved; stay on the form and try F2 again."), severity="error")
@@ -771,7 +788,8 @@ class IntakeFormScreen(Screen[None]):
         focused = self.focused
         if isinstance(focused, Input) and (name := self._name_of(focused)) and name in FIELDS_BY_NAME:
             self._check_field(name)
-        self.query_one("#form-heading", Static).update(Content(_("Checking and sending…")))
+        self.sending = True
+        self._show_heading()
         self.submit_form()
 
     @work(thread=True, exclusive=True, group="intake-submit", exit_on_error=False)
@@ -808,7 +826,8 @@ class IntakeFormScreen(Screen[None]):
             target.setdefault(error.field, error.message)
         for name in list(FIELDS_BY_NAME) + ["labels"]:
             self._render_message(name)
-        self.query_one("#form-heading", Static).update(self._heading())
+        self.sending = False
+        self._show_heading()
         order = [s.name for s in self.fields] + ["labels"]
         first = next((n for n in order if n in self.errors or n in self.conflicts), None)
         if first:
@@ -818,7 +837,8 @@ class IntakeFormScreen(Screen[None]):
 
     @on(ActionFailed)
     def _action_failed(self, message: ActionFailed) -> None:
-        self.query_one("#form-heading", Static).update(self._heading())
+        self.sending = False
+        self._show_heading()
         self.notify(_(message.message), severity="error")
 
     # --- documents ---
