@@ -293,8 +293,9 @@ class BrowserScreen(Screen[None]):
             options.append(Option(text, id=f"label-{label.label_id}"))
             self.side_entries.append(("label", label.label_id))
         side.add_options(options)
-        if highlighted is not None and highlighted < len(options):
-            side.highlighted = highlighted
+        current = ("category", self.filter.category)
+        side.highlighted = highlighted if highlighted is not None and highlighted < len(options) \
+            else self.side_entries.index(current)
 
     def _show_head(self) -> None:
         if self.search_kind is not None:

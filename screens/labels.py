@@ -159,6 +159,12 @@ class LabelsScreen(Screen[None]):
         for name in ("name", "colour", "description"):
             self.query_one(f"#label-{name}-error", Static).update("")
 
+    @on(Select.Changed, "#label-colour")
+    def _colour_chosen(self) -> None:
+        select = self.query_one("#label-colour", Select)
+        if self.form_open and select.has_focus and not select.expanded:
+            self.query_one("#label-description", Input).focus()  # a colour picked: on to the next field
+
     def action_new(self) -> None:
         self._open_form(None)
 
