@@ -531,7 +531,14 @@ def _diff_rows(current: dict[str, object], proposed: dict[str, object]) -> tuple
     return tuple(rows)
 
 
+def _require_training(actor: Actor, action: str) -> None:
+    from models.training import require_training
+
+    require_training(actor, action)  # lapsed data-protection training blocks seeing values and approving
+
+
 def _detail(actor: Actor, req: ChangeRequest, action: str) -> ChangeRequestDetail:
+    _require_training(actor, "change_view")
     row = _customer_row(req.customer_no)
     _audit(actor, action, object_type=TABLE, object_id=req.id, fields=tuple(filter(None, req.fields.split(","))),
            details={"customer": req.customer_no})
@@ -575,6 +582,7 @@ def proposed_values(actor: Actor, request_id: str) -> dict[str, object]:
     req = _request(request_id)
     if req.requested_by != actor.staff_id:
         raise NotFound("no such change request")
+    _require_training(actor, "change_refile")
     _audit(actor, "REVEAL", object_type=TABLE, object_id=req.id, fields=tuple(filter(None, req.fields.split(","))),
            purpose="file a change request again")
     key = keystore.load_data_key(req.key_id)
@@ -590,6 +598,7 @@ def proposed_values(actor: Actor, request_id: str) -> dict[str, object]:
 def conflict_view(actor: Actor, request_id: str) -> ThreeWayView:
     """The three-way picture of a stale request: base, current and proposed (audited before decryption)."""
     req = _request(request_id)
+    _require_training(actor, "change_view")
     row = _customer_row(req.customer_no)
     _audit(actor, "CHANGE_VIEW", object_type=TABLE, object_id=req.id, fields=tuple(filter(None, req.fields.split(","))),
            details={"customer": req.customer_no, "three_way": True})
@@ -647,6 +656,7 @@ def approve_change_request(actor: Actor, request_id: str, note: str = "") -> Dec
         raise ValidationError(problems)
     req = _request(request_id)
     _four_eyes(actor, req, "approve_change_request")
+    _require_training(actor, "change_approve")
     today = clock.today()
     try:
         with write():

@@ -106,6 +106,10 @@ def _choice_options(name: str) -> list[tuple[str, str]]:
     return [(choice_label(c), c) for c in spec.choices]
 
 
+class FormScroll(VerticalScroll, can_focus=False):
+    """The form's scrolling body: not a Tab stop of its own (it scrolls to the focused field)."""
+
+
 class ChangeRequestScreen(Screen[bool]):
     """Propose changes to one customer's record, for a supervisor to approve beside a diff."""
 
@@ -165,7 +169,7 @@ class ChangeRequestScreen(Screen[bool]):
             yield Static(Content(_("Change request · {number}").format(number=safe_plain(self.customer_no, 16))),
                          id="cr-head", classes="title")
             yield Static(Content(_("Loading…")), id="cr-message", classes="muted")
-            with VerticalScroll(id="cr-form"):
+            with FormScroll(id="cr-form"):
                 yield Static(Content(_("Request")), classes="cr-group")
                 yield from self._select_row("source", _("Source"),
                                             [(choice_label(s), s) for s in SOURCES], self.initial_source, False)
@@ -282,6 +286,8 @@ class ChangeRequestScreen(Screen[bool]):
             inbox_list.add_option(Selection(Content(label), item.name, item.name in chosen, disabled=bool(item.problem)))
         if not message.inbox:
             inbox_list.add_option(Selection(Content(_("(the inbox is empty)")), "", False, disabled=True))
+        else:
+            inbox_list.highlighted = 0  # Space selects at once
         if message.reloaded:
             self._say(_("The record changed after you opened the form; it has been reloaded. "
                         "Check your changes against the current values and send again."), error=True)
@@ -498,7 +504,7 @@ class ChangeRequestScreen(Screen[bool]):
         self._say(" ".join([summary, *general]), error=True)
         if first is not None:
             first.focus()
-            self.query_one("#cr-form", VerticalScroll).scroll_to_widget(first, animate=False)
+            self.query_one("#cr-form", FormScroll).scroll_to_widget(first, animate=False)
 
     @on(RequestSent)
     def _sent(self, message: RequestSent) -> None:

@@ -474,3 +474,37 @@ def test_a_version_bumped_between_read_and_write_is_still_a_conflict(clerk, supe
     monkeypatch.setattr(cr, "_current_values", real)
     assert record(customer.customer_no)["version"] == 1  # the whole approval rolled back
     assert ChangeRequest.get_by_id(request.request_id).status == "pending"
+
+
+def test_lapsed_training_blocks_viewing_and_approving(admin, clerk, supervisor, customer):
+    from models import training
+
+    request = file_phone(clerk, customer.customer_no)
+    training.record_training(admin, "supervisor", "数据保护培训", "2024-01-10", "2025-01-10")
+    with pytest.raises(training.TrainingExpired):
+        cr.request_detail(supervisor, request.request_id)
+    with pytest.raises(training.TrainingExpired):
+        cr.approve_change_request(supervisor, request.request_id)
+    assert record(customer.customer_no)["version"] == 1
+    training.record_training(admin, "supervisor", "数据保护培训", "2026-11-01")
+    assert cr.approve_change_request(supervisor, request.request_id).status == "approved"
+
+
+def test_evidence_from_the_inbox_belongs_to_the_request(office, clerk, supervisor, make_staff, customer):
+    from models import documents
+
+    inbox = office.settings.inbox_dir
+    for name in ("report.pdf", "late.pdf"):
+        (inbox / name).write_bytes(b"%PDF-1.4\n" + b"x" * 100)
+    request = file_phone(clerk, customer.customer_no)
+    attached = documents.attach_document(clerk, cr.TABLE, request.request_id, "report.pdf", "other")
+    assert attached.inbox_copy_removed and not (inbox / "report.pdf").exists()
+    with pytest.raises(PermissionDenied):
+        documents.attach_document(make_staff("clerk2", "clerk"), cr.TABLE, request.request_id, "late.pdf", "other")
+    detail = cr.request_detail(supervisor, request.request_id)
+    assert detail.documents == ((attached.document_id, "other", "report.pdf"),)
+    exported = documents.export_document(supervisor, attached.document_id, "change request approval")
+    assert exported.path.read_bytes().startswith(b"%PDF")
+    cr.approve_change_request(supervisor, request.request_id)
+    with pytest.raises(PermissionDenied):  # decided: the evidence is closed
+        documents.attach_document(clerk, cr.TABLE, request.request_id, "late.pdf", "other")

@@ -422,3 +422,34 @@ async def test_three_way_table_fits_80_columns():
         assert cells(grid, 0)[2:] == ["13800000000", "13900000000", "13811111111"]
         assert sum(c.width + 2 * grid.cell_padding for c in grid.columns.values()) <= 80
         assert [str(c.label) for c in grid.columns.values()] == ["Field", "Change", "Base", "Current", "Proposed"]
+
+
+async def test_evidence_from_the_inbox_reaches_the_supervisor(demo_office, settings):
+    (settings.inbox_dir / "phone-bill.pdf").write_bytes(b"%PDF-1.4\n" + b"x" * 2048)
+    number = first_customer()
+    app = RecordKeeperApp(settings, environ=ENV)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, app, "clerk")
+        form = await open_form(pilot, app, number)
+        inbox = form.query_one("#cr-inbox")
+        await wait_for(pilot, lambda: inbox.option_count == 1)
+        await pilot.press("shift+tab", "shift+tab")   # wraps round to the evidence list
+        assert form.focused is inbox
+        await pilot.press("space")
+        assert inbox.selected == ["phone-bill.pdf"]
+        await pilot.press("tab", "tab", "tab", "tab", "tab", *"new phone, bill attached")
+        await pilot.press(*["tab"] * TABS_FROM_REASON_TO_MOBILE, *NEW_MOBILE, "f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.press("ctrl+q")
+    assert not (settings.inbox_dir / "phone-bill.pdf").exists()
+    app = RecordKeeperApp(settings, environ=ENV)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, app, "supervisor")
+        await open_menu(pilot, app, "changes")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalQueueScreen) and bool(app.screen.requests))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalDetailScreen) and app.screen.detail is not None)
+        assert "Evidence: Other: phone-bill.pdf" in str(app.screen.query_one("#detail-info", Static).render())
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: any(settings.export_dir.glob("*.pdf")))
+        await pilot.press("ctrl+q")
