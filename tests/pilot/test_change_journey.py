@@ -16,6 +16,7 @@ from models.change_requests import ChangeRequest
 from models.customers import Customer
 from screens.approvals import ApprovalDetailScreen, ApprovalQueueScreen, ConflictScreen
 from screens.change_request import ChangeRequestScreen, MyRequestsScreen, RequestOutcomeScreen
+from screens.customer_file import CustomerFileScreen
 from screens.dialogs.note import NoteDialog
 from screens.home import HomeScreen
 from screens.login import LoginScreen
@@ -79,12 +80,17 @@ async def test_phone_change_from_report_to_approval(demo_office, settings):
     app = RecordKeeperApp(settings, environ=ENV)
     async with app.run_test(size=(80, 24)) as pilot:
         await login(pilot, app, "clerk")
-        form = await open_form(pilot, app, number)
+        file_screen = CustomerFileScreen(app.actor, number)
+        await app.push_screen(file_screen)
+        await wait_for(pilot, lambda: file_screen.file is not None)
+        await pilot.press("f4")  # the customer file's key for a change request
+        await wait_for(pilot, lambda: isinstance(app.screen, ChangeRequestScreen) and app.screen.record is not None)
+        form = app.screen
         assert form.focused is form.query_one("#in-source")
         # source (customer report), channel (phone) and date (today) are filled in; type the reason and phone
         await pilot.press("tab", "tab", "tab", *"customer called with a new phone")
         await pilot.press(*["tab"] * TABS_FROM_REASON_TO_MOBILE, *NEW_MOBILE, "f2")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: app.screen is file_screen)
         request = ChangeRequest.get()
         assert request.fields == "mobile" and request.source == "customer_report" and request.channel == "phone"
         await pilot.press("ctrl+q")
@@ -114,12 +120,30 @@ async def test_phone_change_from_report_to_approval(demo_office, settings):
                        and "Nothing is waiting" in str(app.screen.query_one("#queue-message", Static).render()))
         await pilot.press("ctrl+q")
 
-    # the file: the new phone, and who changed what and when
-    shown = customers.reveal_fields(app_actor("clerk"), number, ["mobile"], "check the journey").values
-    assert shown["mobile"] == NEW_MOBILE
     event = history._history_of(customer_id)[0]
     assert (event.kind, event.actor, event.fields, event.details["requested_by"]) == (
         "changed", "supervisor", ("mobile",), "clerk")
+
+    # the file: the new phone (revealed with a purpose), and who changed what and when
+    app = RecordKeeperApp(settings, environ=ENV)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, app, "clerk")
+        file_screen = CustomerFileScreen(app.actor, number)
+        await app.push_screen(file_screen)
+        await wait_for(pilot, lambda: file_screen.file is not None and bool(file_screen.lines))
+        lines = file_screen.query_one("#file-lines", OptionList)
+        texts = [str(lines.get_option_at_index(i).prompt) for i in range(lines.option_count)]
+        changed = [t for t in texts if "supervisor" in t and "changed" in t]
+        assert changed and "Mobile phone" in changed[0] and event.at.strftime("%Y-%m-%d") in changed[0]
+        target = next(i for i, line in enumerate(file_screen.lines) if line.kind == "field" and line.key == "mobile")
+        steps = target - lines.highlighted
+        await pilot.press(*(["down"] * steps if steps > 0 else ["up"] * -steps), "f3")
+        await wait_for(pilot, lambda: app.screen is not file_screen)
+        await pilot.press(*"check the new number", "f2")
+        await wait_for(pilot, lambda: "mobile" in file_screen.revealed)
+        assert file_screen.revealed["mobile"] == NEW_MOBILE
+        assert NEW_MOBILE in str(lines.get_option_at_index(target).prompt)
+        await pilot.press("ctrl+q")
 
     app = RecordKeeperApp(settings, environ=ENV)
     async with app.run_test(size=(80, 24)) as pilot:
