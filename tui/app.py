@@ -26,6 +26,9 @@ from tui.widgets.field_input import move_focus_now
 IDLE_CHECK_SECONDS = 1.0
 SESSION_CHECK_SECONDS = 10.0  # a disabled account's open sessions end within this (the rule: 30 s)
 HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+# Textual repaints the whole screen several times while one screen replaces another (resume,
+# removal, focus); holding output this long sends one frame instead of four over a slow link.
+SCREEN_CHANGE_SETTLE_SECONDS = 0.08
 
 
 class RecordKeeperApp(SafeErrorsMixin, App[int]):
@@ -88,6 +91,22 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         else:
             return_code, message = failure
             self.call_from_thread(self.exit, None, return_code, message)
+
+    def _settle_screen_change(self) -> None:
+        if not self.is_headless and self._running:
+            self.delay_update(SCREEN_CHANGE_SETTLE_SECONDS)
+
+    def push_screen(self, *args, **kwargs):
+        self._settle_screen_change()
+        return super().push_screen(*args, **kwargs)
+
+    def switch_screen(self, screen):
+        self._settle_screen_change()
+        return super().switch_screen(screen)
+
+    def pop_screen(self):
+        self._settle_screen_change()
+        return super().pop_screen()
 
     def _register_child(self, parent, child, before, after) -> None:
         # Every text cursor follows the `cursor_blink` setting (off by default: a blinking
