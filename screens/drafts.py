@@ -33,7 +33,13 @@ def offer_unfinished(app: App, actor: Actor) -> None:
         except RecordKeeperError:
             return
         if items:
-            app.call_from_thread(app.push_screen, UnfinishedFormsDialog(actor, items))
+            app.call_from_thread(offer, items)
+
+    def offer(items: list[intake.SubmissionSummary]) -> None:
+        from screens.home import HomeScreen
+
+        if isinstance(app.screen, HomeScreen):  # the clerk has not already gone on to other work
+            app.push_screen(UnfinishedFormsDialog(actor, items))
 
     app.run_worker(look, thread=True, group="unfinished-forms", exit_on_error=False)
 
@@ -47,14 +53,14 @@ def _recount(app: App) -> None:
 
 
 def describe(item: intake.SubmissionSummary) -> str:
-    from screens.intake import local_time, waited
+    from screens.intake import local_time, pad, waited
 
     if item.status == "returned":
         state, when = _("RETURNED"), _("returned {ago} ago").format(ago=waited(item.updated_at))
     else:
         state, when = _("DRAFT"), _("saved {time}").format(time=local_time(item.updated_at))
-    name = safe_plain(item.masked_name or _("(no name yet)"), 16)
-    return f"{state:<10}{item.ref:<12}{name:<18}{when}"
+    name = pad(safe_plain(item.masked_name or _("(no name yet)"), 16), 18)
+    return f"{pad(state, 10)}{item.ref:<12}{name}{when}"
 
 
 class UnfinishedFormsDialog(ModalScreen[None]):

@@ -12,6 +12,7 @@ import datetime as dt
 import threading
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -97,6 +98,12 @@ def field_hint(spec: FieldSpec, label_names: list[str] | None = None) -> str:
     return _("At most {n} characters").format(n=spec.max_length)
 
 
+def pad(text: str, width: int) -> str:
+    """`text` cut and padded to `width` terminal cells (Chinese characters take two)."""
+    text = safe_plain(text, width) if cell_len(text) > width else text
+    return text + " " * max(width - cell_len(text), 0)
+
+
 def local_time(moment: dt.datetime | None) -> str:
     if moment is None:
         return ""
@@ -176,9 +183,8 @@ class IntakeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._show([], [])
-        self.load()
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self) -> None:  # also sent when the screen is first shown
         self.load()
 
     def action_refresh(self) -> None:
@@ -215,15 +221,15 @@ class IntakeScreen(Screen[None]):
             else:
                 state = _("DRAFT")
                 when = _("saved {time}").format(time=local_time(item.updated_at))
-            name = safe_plain(item.masked_name or _("(no name yet)"), 16)
-            menu.add_option(Option(Content(f"{state:<14}{item.ref:<12}{name:<18}{when}"), id=item.submission_id))
+            name = pad(safe_plain(item.masked_name or _("(no name yet)"), 16), 18)
+            menu.add_option(Option(Content(f"{pad(state, 14)}{item.ref:<12}{name}{when}"), id=item.submission_id))
         if submitted:
             menu.add_option(None)
             for item in submitted:
                 state = _("APPROVED") if item.status == "approved" else _("WITH REVIEWER")
                 detail = item.customer_no or waited(item.submitted_at)
-                name = safe_plain(item.masked_name, 16)
-                menu.add_option(Option(Content(f"{state:<14}{item.ref:<12}{name:<18}{detail}"),
+                name = pad(safe_plain(item.masked_name, 16), 18)
+                menu.add_option(Option(Content(f"{pad(state, 14)}{item.ref:<12}{name}{detail}"),
                                        id=f"done-{item.submission_id}", disabled=True))
         menu.highlighted = keep if keep is not None and keep < menu.option_count else 0
 
@@ -278,9 +284,9 @@ class IntakeFormScreen(Screen[None]):
 
     CSS_PATH = "intake.tcss"
     BINDINGS = [
-        Binding("f2", "save", "Save", id="intake.save", tooltip="Save the draft now (it also saves itself)"),
-        Binding("f10", "submit", "Submit", id="intake.submit", tooltip="Check every field and send for review"),
-        Binding("f4", "attach", "Attach", id="intake.attach", tooltip="Attach a document from the scanner inbox"),
+        Binding("f2", "save", "Save", id="intake.save", tooltip="Save the draft now"),
+        Binding("f10", "submit", "Submit", id="intake.submit", tooltip="Check every field, send for review"),
+        Binding("f4", "attach", "Attach", id="intake.attach", tooltip="Attach a scan from the inbox"),
         Binding("delete", "remove_document", "Remove document", id="intake.remove_document", show=False,
                 tooltip="Remove the highlighted document (asks first)"),
         Binding("escape", "back", "Back", id="intake.back", tooltip="Leave the form; the draft is kept"),
@@ -848,8 +854,10 @@ class IntakeFormScreen(Screen[None]):
         docs.clear_options()
         for view in self.documents:
             kind = _(documents.DOC_TYPE_LABELS.get(view.doc_type, view.doc_type))
-            size = f"{view.size / 1024:.0f} KB" if view.size < 1024 * 1024 else f"{view.size / 1048576:.1f} MB"
-            docs.add_option(Option(Content(f"{kind:<18}{safe_plain(view.name, 30):<32}{size:>9}"),
+            from screens.dialogs.attach_document import size_text
+
+            docs.add_option(Option(Content(f"{pad(kind, 18)}{pad(safe_plain(view.name, 30), 32)}"
+                                           f"{size_text(view.size):>9}"),
                                    id=view.document_id))
         if not self.documents:
             docs.add_option(Option(Content(_("(none yet: F4 attaches a file from the scanner inbox)")),

@@ -23,6 +23,7 @@ from models import documents, intake
 from models.errors import RecordKeeperError, ValidationError
 from models.fields import FIELDS_BY_NAME
 from models.permissions import Actor
+from screens.dialogs.attach_document import size_text
 from screens.dialogs.confirm import ConfirmDialog
 from screens.dialogs.review_reason import ReasonDialog, ReturnDialog, RevisionHistoryDialog
 from screens.intake import field_label, local_time, ordered_fields, waited
@@ -66,9 +67,8 @@ class ReviewQueueScreen(Screen[None]):
         for label, width in ((_("Waiting"), 8), (_("Form"), 11), (_("From"), 12), (_("Revision"), 14),
                              (_("Name"), 10), (_("Docs"), 4)):
             table.add_column(label, width=width)
-        self.load()
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self) -> None:  # also sent when the screen is first shown
         self.load()
 
     def action_refresh(self) -> None:
@@ -244,7 +244,7 @@ class ReviewScreen(Screen[None]):
             self.row_names.append(name)
         for doc in view.documents:
             kind = _(documents.DOC_TYPE_LABELS.get(doc.doc_type, doc.doc_type))
-            text = f"{kind} · {doc.content_type.split('/')[-1].upper()} · {doc.size // 1024} KB"
+            text = f"{kind} · {doc.content_type.split('/')[-1].upper()} · {size_text(doc.size)}"
             flag = "✎" if "documents" in self.reasons else ""
             if diff is None:
                 table.add_row(Text(_("Document")), Text(safe_plain(text, 44)), flag, key=f"doc:{doc.document_id}")

@@ -22,6 +22,8 @@ from tui.safe_text import safe_plain
 
 
 def size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
     return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1048576:.1f} MB"
 
 
@@ -85,16 +87,18 @@ class AttachDocumentDialog(ModalScreen[tuple[str, str] | None]):
 
     @on(InboxListed)
     def _listed(self, message: InboxListed) -> None:
+        from screens.intake import pad
+
         files = self.query_one("#inbox-files", OptionList)
         files.clear_options()
         self.files = {}
         for index, found in enumerate(message.files):
             option_id = f"file-{index}"
             self.files[option_id] = found
-            name = safe_plain(found.name, 40)
+            name = safe_plain(found.name, 30)
             detail = _(found.problem) if found.problem else f"{found.content_type.split('/')[-1].upper():<5}" \
                 f"{size_text(found.size):>9}"
-            files.add_option(Option(Content(f"{name:<42}{safe_plain(detail, 30)}"), id=option_id,
+            files.add_option(Option(Content(f"{pad(name, 31)}{safe_plain(detail, 37)}"), id=option_id,
                                     disabled=bool(found.problem)))
         if not message.files:
             files.add_option(Option(Content(_("The scanner inbox is empty.")), id="empty", disabled=True))
