@@ -477,3 +477,32 @@ async def test_evidence_from_the_inbox_reaches_the_supervisor(demo_office, setti
         await pilot.press("f7")
         await wait_for(pilot, lambda: any(settings.export_dir.glob("*.pdf")))
         await pilot.press("ctrl+q")
+
+
+async def test_termination_asks_for_its_date_and_policy_length(demo_office, settings):
+    number = first_customer()
+    app = RecordKeeperApp(settings, environ=ENV)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, app, "clerk")
+        form = await open_form(pilot, app, number)
+        chain = form.focus_chain
+        # source: clerk correction (the report's channel and date empty themselves)
+        await pilot.press("enter", "down", "down", "enter")
+        await wait_for(pilot, lambda: form.query_one("#in-source").value == "clerk_correction")
+        assert form.query_one("#in-channel").is_blank() and form.query_one("#in-reported_on", Input).value == ""
+        await pilot.press("tab", "tab", "tab", *"all policies ended")
+        to_category = chain.index(form.query_one("#in-category")) - chain.index(form.query_one("#in-reason"))
+        await pilot.press(*["tab"] * to_category, "enter", *"ter", "enter")
+        await wait_for(pilot, lambda: form.query_one("#in-category").value == "terminated")
+        await pilot.press("f2")
+        date_error = form.query_one("#err-terminated_on", Static)
+        await wait_for(pilot, lambda: date_error.display)
+        assert "Termination date is required" in str(date_error.render())
+        assert "longer than one year" in str(form.query_one("#err-long_policy", Static).render())
+        assert form.focused is form.query_one("#in-terminated_on")  # the first problem has the focus
+        await pilot.press(*"2026-10-31", "tab", "enter", *"yes", "enter", "f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.press("ctrl+q")
+    request = ChangeRequest.get()
+    assert (request.fields, request.terminated_on, request.long_policy) == (
+        "category", dt.date(2026, 10, 31), True)
