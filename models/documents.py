@@ -129,10 +129,15 @@ def _resolve(actor: Actor, owner_type: str, owner_id: str, write: bool, what: st
     return resolver(actor, str(owner_id), write)
 
 
-def _require(actor: Actor, permission: Perm, what: str) -> None:
+def _granted(actor: Actor) -> frozenset[Perm]:
+    """What the actor's roles allow now (not at login)."""
     from models import staff
 
-    if permission not in permissions_of(staff.current_roles(actor)):
+    return permissions_of(staff.current_roles(actor))
+
+
+def _require(actor: Actor, permission: Perm, what: str) -> None:
+    if permission not in _granted(actor):
         raise _deny(actor, permission, what)
 
 
@@ -232,7 +237,7 @@ def _read_all(fd: int) -> bytes:
 @service(Perm.CUSTOMER_VIEW)
 def list_inbox(actor: Actor) -> list[InboxFile]:
     """The files in the scanner inbox, each with its size, sniffed type and any reason it cannot be attached."""
-    if not (actor.has(Perm.INTAKE) or actor.has(Perm.CHANGE_REQUEST)):
+    if not _granted(actor) & {Perm.INTAKE, Perm.CHANGE_REQUEST}:
         raise _deny(actor, Perm.INTAKE, "list_inbox")
     dir_fd = _open_inbox()
     found: list[InboxFile] = []
@@ -425,6 +430,9 @@ def export_document(actor: Actor, document_id: str, purpose: str = "") -> Export
     purpose_text = purpose.strip()[:200]
     if validation.forbidden_characters(purpose_text):
         raise ValidationError([FieldError("purpose", "contains control or invisible characters", "control_chars")])
+    from models.training import require_training
+
+    require_training(actor, "document_export")  # lapsed data-protection training blocks exporting
     audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
                  action="DOCUMENT_EXPORT", object_type=owner.audit_type, object_id=owner.audit_id,
                  purpose=purpose_text, details={"document": row.id, "sha256": row.sha256})

@@ -671,6 +671,12 @@ def submit(actor: Actor, submission_id: str | None, values: Mapping[str, object]
 # --- review ---------------------------------------------------------------------------------------
 
 
+def _require_training(actor: Actor, action: str) -> None:
+    from models.training import require_training
+
+    require_training(actor, action)  # lapsed data-protection training blocks seeing values and approving
+
+
 def _four_eyes(actor: Actor, row: IntakeSubmission) -> None:
     submitters = {r.submitted_by_id for r in IntakeRevision.select(IntakeRevision.submitted_by)
                   .where(IntakeRevision.submission == row.id)}
@@ -735,6 +741,7 @@ def open_review(actor: Actor, submission_id: str) -> ReviewView:
     if row.revision == 0:
         raise NotFound("no such intake submission")
     _four_eyes(actor, row)
+    _require_training(actor, "intake_view")
     _audit(actor, "INTAKE_VIEW", row, fields=[s.name for s in CUSTOMER_FIELDS if s.personal],
            details={"revision": row.revision})
     key = keystore.load_data_key(row.key_id)
@@ -832,6 +839,7 @@ def approve_submission(actor: Actor, submission_id: str, revision: int, note: st
     if problems:
         raise ValidationError(problems)
     _four_eyes(actor, _submission(submission_id))  # outside the transaction: the denial stays audited
+    _require_training(actor, "intake_approve")
     now = _utcnow()
     with write():
         row, rev = _pending_for_decision(actor, submission_id, revision)
@@ -872,7 +880,7 @@ def _document_owner(actor: Actor, submission_id: str, write: bool) -> documents.
     if write:
         _own_editable(actor, row)
     elif row.created_by_id != actor.staff_id:
-        if not actor.has(Perm.REVIEW) or row.revision == 0:
+        if Perm.REVIEW not in documents._granted(actor) or row.revision == 0:
             raise _deny(actor, row, "not_owner", "only the clerk and reviewers can see these documents")
         _four_eyes(actor, row)
     return documents.Owner(row.key_id, "submission", ref_of(row.id))

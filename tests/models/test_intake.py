@@ -451,6 +451,21 @@ def test_approval_revalidates(clerk, reviewer, frozen_clock):
     assert Customer.select().count() == 0
 
 
+def test_lapsed_training_blocks_viewing_and_approving(clerk, reviewer, admin, frozen_clock):
+    from models import training
+
+    summary = intake.submit(clerk, None, form())
+    training.record_training(admin, "reviewer", "数据保护培训", "2025-01-10", "2026-01-10")
+    with pytest.raises(PermissionDenied):
+        intake.open_review(reviewer, summary.submission_id)
+    with pytest.raises(PermissionDenied):
+        intake.approve_submission(reviewer, summary.submission_id, 1)
+    assert [json.loads(d.details)["reason"] for d in actions("DENIED")] == ["training_expired"] * 2
+    assert not actions("INTAKE_VIEW") and Customer.select().count() == 0
+    training.record_training(admin, "reviewer", "数据保护培训", "2026-11-01")
+    assert intake.approve_submission(reviewer, summary.submission_id, 1).status == "approved"
+
+
 def test_returned_reasons_are_encrypted(clerk, reviewer):
     summary = intake.submit(clerk, None, form())
     intake.return_submission(reviewer, summary.submission_id, 1, {"street": "哨兵理由QXZ"}, "哨兵备注QXZ")
