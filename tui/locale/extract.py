@@ -1,9 +1,10 @@
 """Collect every message the interface translates, by reading the source (ast), never by running it.
 
-Messages are: the string literal in every `_("…")` and `N_("…")` call in `tui/` and `screens/`;
-the description and tooltip of every `Binding` there (the footer and F1 help translate them);
-the home menu labels of `models/home.py`; and the values of every `*_LABELS` / `*_TITLES`
-dictionary of literals in `tui/` and `screens/` (role names, states, group titles).
+Messages are: the string literal in every `_("…")` and `N_("…")` call in `tui/`, `screens/` and
+`models/` (models mark the English they hand the UI with `N_`); the description and tooltip of
+every `Binding` in `tui/` and `screens/` (the footer and F1 help translate them); the home menu
+labels of `models/home.py`; and the values of every `*_LABELS` / `*_TITLES` dictionary of string
+literals anywhere in those folders (role names, states, document types, group titles).
 Customer field labels are not messages: `models/fields.py` has both languages (`tui.i18n.field_label`).
 
 Run `python tui/locale/extract.py` to list what the Chinese catalogue lacks (exit 1 if anything),
@@ -21,8 +22,7 @@ from pathlib import Path
 __all__ = ["ROOT", "SOURCE_DIRS", "collect", "missing_messages", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE_DIRS = ("tui", "screens")
-EXTRA_SOURCES = ("models/home.py",)
+SOURCE_DIRS = ("tui", "screens", "models")
 PO_PATH = Path(__file__).resolve().parent / "zh" / "LC_MESSAGES" / "recordkeeper.po"
 _TRANSLATING_CALLS = {"_", "N_"}
 _BINDING_POSITIONS = {"description": 2, "tooltip": 6}  # Binding(key, action, description, show, key_display, priority, tooltip)
@@ -32,7 +32,6 @@ _LABEL_DICT_SUFFIXES = ("_LABELS", "_TITLES")
 def source_files(root: Path = ROOT) -> list[Path]:
     """Every Python file whose messages the interface shows (this extractor itself excluded)."""
     files = [path for folder in SOURCE_DIRS for path in sorted((root / folder).rglob("*.py"))]
-    files += [root / name for name in EXTRA_SOURCES if (root / name).exists()]
     return [path for path in files if path.resolve() != Path(__file__).resolve()]
 
 
@@ -67,7 +66,7 @@ def _messages_in(tree: ast.AST, relative: str) -> Iterable[tuple[str, str]]:
                 text = _literal(node.args[0])
                 if text:
                     yield text, f"{relative}:{node.lineno}"
-            elif name == "Binding":
+            elif name == "Binding" and not relative.startswith("models/"):
                 for field, position in _BINDING_POSITIONS.items():
                     text = _literal(_argument(node, field, position))
                     if text:
