@@ -185,6 +185,10 @@ def cmd_report(settings: Settings, args) -> int:
 def cmd_migrate(settings: Settings, args) -> int:
     from models import migrations, office
 
+    if getattr(args, "to", None):
+        from tui import engine_commands
+
+        return engine_commands.cmd_migrate_to(settings, args)  # copy the office to PostgreSQL
     office.open_office(settings, check_schema=False)
     applied = migrations.migrate(progress=lambda n, title: print(f"applied migration {n}: {title}"))
     print("database is up to date" if not applied else f"{len(applied)} migration(s) applied")
@@ -249,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     from tui import supervision_commands
 
     supervision_commands.add_parsers(sub, audit_sub, staff_sub)  # audit export, report, staff disable/roles
-    sub.add_parser("migrate", help="bring the database schema up to date")
+    p = sub.add_parser("migrate", help="bring the database schema up to date, or copy the office to PostgreSQL")
+    p.add_argument("--to", metavar="URL", help="copy this SQLite office into an empty postgresql://… database")
     retention_commands.add_parsers(sub)
     browse_commands.add_parsers(sub)  # import, export --customer
     return parser
