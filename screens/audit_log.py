@@ -124,7 +124,7 @@ class AuditLogScreen(Screen[None]):
         Binding("f5", "apply", "Apply", id="audit.apply", tooltip="Apply the filter (or reload)"),
         Binding("f6", "newest", "Newest", id="audit.newest", tooltip="Back to the newest entries"),
         Binding("f7", "goto", "Go to", id="audit.goto", tooltip="Jump to an entry number"),
-        Binding("f8", "clear", "Clear", id="audit.clear", tooltip="Clear every filter"),
+        Binding("f8", "clear", "Clear", id="audit.clear", tooltip="Clear every filter", show=False),
         Binding("f9", "verify", "Verify", id="audit.verify",
                 tooltip="Replay the whole chain against the signed checkpoints"),
         Binding("escape", "back", "Back", id="audit.back", tooltip="Back (from the filter: to the list)"),

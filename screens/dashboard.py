@@ -34,7 +34,6 @@ PERIODS = (7, 30, 90, 365)
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 SPARKS = "▁▂▃▄▅▆▇█"
 LABEL_CELLS = 13
-BAR_CELLS = 9
 MAX_BARS_AS_ROWS = 13
 
 
@@ -43,7 +42,7 @@ def _label(chart: Chart, index: int) -> str:
     return _(bar.label) if bar.translate else bar.label
 
 
-def bar_cells(value: int, widest: int, cells: int = BAR_CELLS) -> str:
+def bar_cells(value: int, widest: int, cells: int) -> str:
     """A horizontal bar of `cells` at most, in eighths of a cell; a non-zero value shows at least a sliver."""
     if widest <= 0 or value <= 0:
         return ""
@@ -57,14 +56,16 @@ def _fit(text: str, cells: int) -> str:
     return cut + " " * max(0, cells - cell_len(cut))
 
 
-def chart_content(chart: Chart, numbers_only: bool = False) -> Content:
-    """A chart as text lines: label, bar, number, and a word for a flagged bar."""
+def chart_content(chart: Chart, numbers_only: bool = False, width: int = 35) -> Content:
+    """A chart as text lines of at most `width` cells: label, bar, number, and a word for a flagged bar."""
     if not chart.available:
         return Content.styled(_("not available in this installation"), "$state-muted")
     if not chart.bars:
         return Content.styled(_("none in the period"), "$state-muted")
     flag_word = _("over") if chart.threshold is not None else _("check")
     widest = max(bar.value for bar in chart.bars)
+    value_cells = max(4, len(str(widest)))
+    bar_width = max(3, width - LABEL_CELLS - value_cells - 4 - cell_len(flag_word))
     lines: list[Content] = []
     if len(chart.bars) > MAX_BARS_AS_ROWS and not numbers_only:
         levels = "".join(SPARKS[min(7, (8 * b.value - 1) // widest)] if b.value and widest else " "
@@ -79,9 +80,9 @@ def chart_content(chart: Chart, numbers_only: bool = False) -> Content:
         for index, bar in enumerate(chart.bars):
             row = [(f"{_fit(_label(chart, index), LABEL_CELLS)} ", "")]
             if not numbers_only:
-                row.append((f"{bar_cells(bar.value, widest):<{BAR_CELLS}} ", "$state-danger" if bar.flagged
-                            else "$accent"))
-            row.append((f"{bar.value:>5}", "bold" if bar.flagged else ""))
+                row.append((f"{bar_cells(bar.value, widest, bar_width):<{bar_width}} ",
+                            "$state-danger" if bar.flagged else "$accent"))
+            row.append((f"{bar.value:>{value_cells}}", "bold" if bar.flagged else ""))
             if bar.flagged:
                 row.append((f" ▲{flag_word}", "$state-danger bold"))
             lines.append(Content.assemble(*row))
@@ -94,9 +95,17 @@ def chart_content(chart: Chart, numbers_only: bool = False) -> Content:
 class ChartPanel(Static):
     """One chart in a bordered box titled with its name."""
 
+    chart: Chart | None = None
+    numbers_only = False
+
     def show(self, chart: Chart, numbers_only: bool) -> None:
+        self.chart, self.numbers_only = chart, numbers_only
         self.border_title = _(chart.title)
-        self.update(chart_content(chart, numbers_only))
+        self.update(chart_content(chart, numbers_only, self.content_region.width or 35))
+
+    def on_resize(self) -> None:
+        if self.chart is not None:
+            self.update(chart_content(self.chart, self.numbers_only, self.content_region.width or 35))
 
 
 class DashboardScreen(Screen[None]):
@@ -107,7 +116,8 @@ class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "drill", "Entries", id="dashboard.drill",
                 tooltip="Open the audit entries behind the chosen anomaly", show=False),
-        Binding("f3", "numbers", "Numbers", id="dashboard.numbers", tooltip="Show every chart as plain numbers"),
+        Binding("f3", "numbers", "Numbers", id="dashboard.numbers", tooltip="Show every chart as plain numbers",
+                show=False),
         Binding("f4", "report", "Report", id="dashboard.report",
                 tooltip="Write the period's compliance report (Markdown and HTML)"),
         Binding("f5", "refresh", "Refresh", id="dashboard.refresh", tooltip="Count everything again"),
@@ -362,9 +372,13 @@ class ReportScreen(ModalScreen[None]):
         bar.update(total=1, progress=1)
         chain = (Content.styled(_("INTACT"), "$state-ok bold") if files.chain_ok
                  else Content.styled(_("TAMPERED"), "$state-danger bold"))
+        folder = safe_plain(str(files.markdown.parent), 500)
+        if cell_len(folder) > 68:  # keep the end of a long folder path: that is the part that tells
+            folder = "…" + folder[-67:]
         self.query_one("#report-result", Static).update(Content.assemble(
             _("Audit chain:"), " ", chain, " · ", _("{n} anomalies").format(n=files.anomalies), "\n",
-            _("Written:"), "\n", safe_text(str(files.markdown), 70), "\n", safe_text(str(files.html), 70)))
+            _("Written:"), " ", safe_text(files.markdown.name, 60), "\n", " " * len(_("Written:")), " ",
+            safe_text(files.html.name, 60), "\n", _("in {folder}").format(folder=folder)))
         self.query_one("#report-keys", Static).update(Content(_("Enter / Esc: close")))
 
     def action_close(self) -> None:

@@ -87,6 +87,9 @@ class TickList(OptionList):
         self.chosen = {value for value, _label in choices if value in ticked}
         super().__init__(*[Option(self._prompt(value, label), id=value) for value, label in choices], **kwargs)
 
+    def on_mount(self) -> None:
+        self.highlighted = 0
+
     def _prompt(self, value: str, label: str) -> Content:
         return Content(f"[{'x' if value in self.chosen else ' '}] {_(label)}")
 
@@ -245,15 +248,17 @@ class StaffAdminScreen(Screen[None]):
     BINDINGS = [
         Binding("a", "add", "Add", id="staff.add", tooltip="Add an account, or a branch"),
         Binding("enter", "edit", "Edit", id="staff.edit", tooltip="Change the roles, or the branch", show=False),
-        Binding("r", "roles", "Roles", id="staff.roles", tooltip="Change the selected person's roles"),
+        Binding("r", "roles", "Roles", id="staff.roles", tooltip="Change the selected person's roles (also Enter)",
+                show=False),
         Binding("d", "toggle_active", "Disable", id="staff.disable",
                 tooltip="Disable the account (its sessions end within 30 s), or enable it again"),
-        Binding("u", "unlock", "Unlock", id="staff.unlock", tooltip="Unlock after too many failed logins"),
+        Binding("u", "unlock", "Unlock", id="staff.unlock", tooltip="Unlock after too many failed logins",
+                show=False),
         Binding("p", "reset_password", "Password", id="staff.password",
                 tooltip="Set a temporary password (must be changed at next login)"),
         Binding("t", "training", "Training", id="staff.training", tooltip="Record data-protection training"),
         Binding("f3", "switch", "Branches", id="staff.switch", tooltip="Switch between staff and branches"),
-        Binding("f5", "refresh", "Refresh", id="staff.refresh", tooltip="Load the lists again"),
+        Binding("f5", "refresh", "Refresh", id="staff.refresh", tooltip="Load the lists again", show=False),
         Binding("escape", "back", "Back", id="staff.back", tooltip="Back to the home screen"),
     ]
 
@@ -342,7 +347,7 @@ class StaffAdminScreen(Screen[None]):
 
     def _status(self) -> None:
         if self.showing == "staff-table":
-            text = _("{n} accounts · Enter: roles · F3: branches · F1: every key").format(n=len(self.people))
+            text = _("{n} accounts · Enter/r: roles · u: unlock · F1: every key").format(n=len(self.people))
             title = _("Staff")
         else:
             text = _("{n} branches · a: add · Enter: change · F3: staff").format(n=len(self.branch_list))
