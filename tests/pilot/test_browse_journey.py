@@ -219,3 +219,41 @@ async def test_labels_officer_adds_a_label_and_a_clerk_labels_a_customer(demo_of
         assert any(e.kind == "labelled" for e in file_screen.file.history)
         entry = AuditEntry.select().where(AuditEntry.action == "CUSTOMER_LABEL").get()
         assert json.loads(entry.details)["added"] == [created.label_id]
+
+
+async def test_the_file_exports_a_document_and_writes_the_data_copy(demo_office, settings):
+    from models import documents
+
+    number, _data = known_customer("王安石", "13622223333")
+    customer_id = Customer.get(Customer.customer_no == number).id
+    (settings.inbox_dir / "scan.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+    documents.attach_document(staff.authenticate("clerk", TEST_PASSWORD), "customer", customer_id, "scan.pdf",
+                              "id_card_copy")
+    app = RecordKeeperApp(settings, environ=ENV)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, app, "clerk")
+        await open_menu(pilot, app, "customers")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.page is not None)
+        await pilot.press("slash", *number, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.search_kind is not None)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CustomerFileScreen) and app.screen.file is not None)
+        file_screen = app.screen
+        target = next(i for i, line in enumerate(file_screen.lines) if line.kind == "document")
+        menu = file_screen.query_one("#file-lines", OptionList)
+        await pilot.press(*["down"] * (target - menu.highlighted), "enter")
+        await wait_for(pilot, lambda: app.screen is not file_screen)
+        await pilot.press("y")
+        message = file_screen.query_one("#file-message")
+        await wait_for(pilot, lambda: "Exported for printing" in str(message.render()))
+        exported = [p for p in settings.export_dir.iterdir() if p.is_file()]
+        assert len(exported) == 1 and exported[0].read_bytes().startswith(b"%PDF")
+        assert AuditEntry.select().where(AuditEntry.action == "DOCUMENT_EXPORT").count() == 1
+
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: app.screen is not file_screen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "Copy written" in str(message.render()))
+        folders = [p for p in settings.export_dir.iterdir() if p.is_dir()]
+        assert len(folders) == 1 and (folders[0] / "customer-data.txt").exists()
+        assert "王安石" not in screen_text(file_screen), "the copy goes to a file, never to the screen"
