@@ -177,21 +177,27 @@ def generate_customers(actor: Actor, count: int, *, seed: int = 2026, workers: i
              for start in range(0, count, BATCH)]
     label_rng = random.Random(seed)
     done = 0
-    for number, (sealed, records) in enumerate(ordered_map(_make_chunk, tasks, worker_count(count, workers))):
-        customers._insert_sealed(
-            actor, sealed, records, event_kind="created", event_details={"generated": True},
-            audit_action="CUSTOMER_BULK_CREATE", audit_object_type="customer", audit_object_id="",
-            audit_details={"generated": True, "chunk": number})
-        if label_ids:
-            links = [{"customer_id": s.customer_id, "label": label_id} for s in sealed for label_id in label_ids
-                     if label_rng.random() < LABEL_SHARE]
-            if links:
-                with write():
-                    customers._executemany(db, CustomerLabel, links)
-        done += len(sealed)
-        if progress:
-            progress(done, count)
+    with customers.bulk_cache():
+        for number, (sealed, records) in enumerate(ordered_map(_make_chunk, tasks, worker_count(count, workers))):
+            done += _store_chunk(actor, number, sealed, records, label_ids, label_rng)
+            if progress:
+                progress(done, count)
     return done
+
+
+def _store_chunk(actor: Actor, number: int, sealed: list, records: list, label_ids: list[int],
+                 label_rng: random.Random) -> int:
+    """Write one generated chunk (one transaction, one audit entry) and label a share of it."""
+    customers._insert_sealed(
+        actor, sealed, records, event_kind="created", event_details={"generated": True},
+        audit_action="CUSTOMER_BULK_CREATE", audit_object_type="customer", audit_object_id="",
+        audit_details={"generated": True, "chunk": number})
+    links = [{"customer_id": s.customer_id, "label": label_id} for s in sealed for label_id in label_ids
+             if label_rng.random() < LABEL_SHARE]
+    if links:
+        with write():
+            customers._executemany(db, CustomerLabel, links)
+    return len(sealed)
 
 
 def add_demo_labels(officer: Actor, clerk: Actor, share: float = 0.1, seed: int = 7) -> int:

@@ -11,6 +11,7 @@ made by their ID document and skips them. Validation and sealing run in worker p
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -443,6 +444,9 @@ def import_customers(actor: Actor, path: Path | str, *, mapping: dict[str, str] 
         seen: dict[str, int] = {}
         tasks = ((first_row, first_line, text, fields, encoding, file_defaults, today, keys)
                  for first_row, first_line, text in _records(handle, reader.line_num + 1, batch_rows))
+        cache = contextlib.ExitStack()
+        if not check_only:
+            cache.enter_context(customers.bulk_cache())
         try:
             for number, results in enumerate(ordered_map(_prepare_chunk, tasks,
                                                          worker_count(rows_expected, workers))):
@@ -483,6 +487,7 @@ def import_customers(actor: Actor, path: Path | str, *, mapping: dict[str, str] 
             status = "interrupted"
             raise
         finally:
+            cache.close()
             rejects.close()
             try:
                 _finish(actor, batch_id, check_only, status, rows_done, imported, rejected, skipped)

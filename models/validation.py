@@ -7,6 +7,7 @@ value, because the value is personal data and messages end up in logs and audit.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -154,6 +155,12 @@ def _embedded_birth_date(number: str, today: date) -> date:
 
 def parse_resident_id(raw: str, *, today: date) -> ResidentId:
     """Return the parsed resident ID, or raise ValueError (ResidentIdError) saying what is wrong."""
+    return _parse_resident_id(raw, today)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_resident_id(raw: str, today: date) -> ResidentId:
+    # Cached: a record's ID is parsed by its own check and again by the cross-field rules (bulk import).
     number, legacy = _split_resident_id(raw)
     # The check digit comes before the date: a typo in the date digits almost always
     # breaks it too, and "check digit wrong" tells the clerk to re-read the whole card.
