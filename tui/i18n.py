@@ -1,12 +1,16 @@
 """The interface language (Chinese or English) and `_()`, which translates an English message into it.
 
 Uses stdlib gettext with the catalogue in `tui/locale`; English text is the msgid, so English needs no catalogue.
+Messages that models build from parts ("Full name is too long (at most 60 characters)") are
+translated by parts: a catalogue template with {0}, {1}… for the values, and a customer field's
+label in front of a reason ("Full name" + "is too long (at most {0} characters)").
 """
 
 from __future__ import annotations
 
 import gettext
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,6 +35,9 @@ _LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")
 
 _language = _DEFAULT_LANGUAGE
 _translations: gettext.NullTranslations = gettext.NullTranslations()
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
+_templates: list[tuple[re.Pattern[str], str]] = []  # (message pattern, translation) for {0}-style msgids
+_field_labels: list[tuple[str, str]] = []  # (English label, Chinese label), longest first
 
 
 def _language_code(value: str | None) -> str | None:
@@ -56,6 +63,7 @@ def set_language(code: str) -> None:
         translations = gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[language])
     _translations = translations
     _language = language
+    _templates[:] = _message_templates(translations)
 
 
 def current_language() -> str:
@@ -78,7 +86,58 @@ def detect_language(preferred: str | None, environ: Mapping[str, str] | None = N
 
 def _(message: str) -> str:
     """Return `message` (English) in the current language; unknown messages come back unchanged."""
-    return _translations.gettext(message)
+    translated = _translations.gettext(message)
+    if translated != message or _language == "en" or not message:
+        return translated
+    return _by_parts(message)
+
+
+def _message_templates(translations: gettext.NullTranslations) -> list[tuple[re.Pattern[str], str]]:
+    """Patterns for the catalogue's msgids with {0}, {1}… (models' f-string messages), most specific first."""
+    catalogue = getattr(translations, "_catalog", {})
+    found = []
+    for msgid, msgstr in catalogue.items():
+        if not isinstance(msgid, str) or not _PLACEHOLDER.search(msgid):
+            continue
+        pieces = _PLACEHOLDER.split(msgid)  # text, number, text, number, …, text
+        pattern = "".join(re.escape(piece) if index % 2 == 0 else f"(?P<v{piece}>.+?)"
+                          for index, piece in enumerate(pieces))
+        found.append((re.compile(pattern, re.DOTALL), msgstr))
+    found.sort(key=lambda item: -len(item[0].pattern))
+    return found
+
+
+def _value(text: str) -> str:
+    """A value inside a templated message: a number stays, a field label or known word is translated."""
+    for english, chinese in _labels():
+        if text == english:
+            return chinese
+    return _translations.gettext(text)
+
+
+def _labels() -> list[tuple[str, str]]:
+    if not _field_labels:
+        from models.fields import CUSTOMER_FIELDS
+
+        _field_labels.extend(sorted(((spec.label_en, spec.label_zh) for spec in CUSTOMER_FIELDS),
+                                    key=lambda pair: -len(pair[0])))
+    return _field_labels
+
+
+def _by_parts(message: str) -> str:
+    """Translate a message built from parts, or return it unchanged."""
+    for pattern, translated in _templates:
+        match = pattern.fullmatch(message)
+        if match:
+            values = {name[1:]: _value(value) for name, value in match.groupdict().items()}
+            return _PLACEHOLDER.sub(lambda found: values.get(found.group(1), found.group(0)), translated)
+    for english, chinese in _labels():  # "<field label> <reason>", as models.validation writes it
+        if message.startswith(english + " "):
+            reason = message[len(english) + 1:]
+            translated_reason = _(reason)
+            if translated_reason != reason:
+                return chinese + translated_reason
+    return message
 
 
 def field_label(spec) -> str:

@@ -85,3 +85,21 @@ def test_field_labels_come_from_the_field_table_in_both_languages():
     set_language("zh")
     assert field_label(spec) == "证件号码"
     assert all(field_label(spec) and field_label(spec) != spec.label_en for spec in CUSTOMER_FIELDS)
+
+
+def test_messages_built_by_models_are_translated_by_parts():
+    from models.errors import FieldError
+    from models.fields import FIELDS_BY_NAME
+    from models.validation import validate_field
+    from tui.i18n import _
+
+    set_language("zh")
+    spec = FIELDS_BY_NAME["full_name"]
+    _cleaned, error, _warning = validate_field("full_name", "王" * (spec.max_length + 1), {}, today=None)
+    assert isinstance(error, FieldError) and error.message.startswith(spec.label_en)
+    assert _(error.message) == f"姓名太长（最多 {spec.max_length} 个字符）"
+    assert _("Category cannot change from prospect to terminated") == "客户类别不能从“潜在客户”改为“已终止”"
+    assert _("no such label") == "没有该标签"
+    assert _("A message no catalogue holds") == "A message no catalogue holds"
+    set_language("en")
+    assert _(error.message) == error.message

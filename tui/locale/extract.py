@@ -4,7 +4,11 @@ Messages are: the string literal in every `_("…")` and `N_("…")` call in `tu
 `models/` (models mark the English they hand the UI with `N_`); the description and tooltip of
 every `Binding` in `tui/` and `screens/` (the footer and F1 help translate them); the home menu
 labels of `models/home.py`; and the values of every `*_LABELS` / `*_TITLES` dictionary of string
-literals anywhere in those folders (role names, states, document types, group titles).
+literals anywhere in those folders (role names, states, document types, group titles); and, in
+`models/`, the message of every `FieldError` / `FieldProblem` and of every error raised with a
+message (`NotFound("…")`, `Conflict("…")`, `ValueError("…")`…), which screens show through `_()`.
+An f-string message becomes a template with `{0}`, `{1}`… for its values; `tui.i18n._` matches a
+message against those templates and translates the values it recognises (labels, categories).
 Customer field labels are not messages: `models/fields.py` has both languages (`tui.i18n.field_label`).
 
 Run `python tui/locale/extract.py` to list what the Chinese catalogue lacks (exit 1 if anything),
@@ -27,6 +31,11 @@ PO_PATH = Path(__file__).resolve().parent / "zh" / "LC_MESSAGES" / "recordkeeper
 _TRANSLATING_CALLS = {"_", "N_"}
 _BINDING_POSITIONS = {"description": 2, "tooltip": 6}  # Binding(key, action, description, show, key_display, priority, tooltip)
 _LABEL_DICT_SUFFIXES = ("_LABELS", "_TITLES")
+_MODEL_MESSAGE_CALLS = {"FieldError": 1, "FieldProblem": 1}  # class -> position of the message
+_MODEL_ERRORS = {"NotFound", "Conflict", "IntegrityFailure", "PermissionDenied", "RecordKeeperError",
+                 "ValueError", "ResidentIdError"}
+_CODE = re.compile(r"[a-z_]+")  # an error code such as "bad_format", not a message
+_ONLY_PLACEHOLDERS = re.compile(r"(\{\d+\}|\W)*")
 
 
 def source_files(root: Path = ROOT) -> list[Path]:
@@ -57,8 +66,41 @@ def _argument(node: ast.Call, name: str, position: int) -> ast.AST | None:
     return node.args[position] if len(node.args) > position else None
 
 
+def _message_template(node: ast.AST | None) -> str | None:
+    """A literal message as it is, an f-string as a template with {0}, {1}… for its values."""
+    text = _literal(node)
+    if text is not None:
+        return text if not _CODE.fullmatch(text) else None
+    if not isinstance(node, ast.JoinedStr):
+        return None
+    parts, index = [], 0
+    for value in node.values:
+        if isinstance(value, ast.Constant):
+            parts.append(str(value.value).replace("{", "{{").replace("}", "}}"))
+        else:
+            parts.append("{%d}" % index)
+            index += 1
+    template = "".join(parts)
+    return None if _ONLY_PLACEHOLDERS.fullmatch(template) else template
+
+
+def _model_messages(tree: ast.AST, relative: str) -> Iterable[tuple[str, str]]:
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _call_name(node)
+        position = _MODEL_MESSAGE_CALLS.get(name, 0 if name in _MODEL_ERRORS else None)
+        if position is None:
+            continue
+        template = _message_template(_argument(node, "message", position))
+        if template:
+            yield template, f"{relative}:{node.lineno}"
+
+
 def _messages_in(tree: ast.AST, relative: str) -> Iterable[tuple[str, str]]:
     """(msgid, "path:line") for every message in one parsed module."""
+    if relative.startswith("models/"):
+        yield from _model_messages(tree, relative)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             name = _call_name(node)
