@@ -110,7 +110,6 @@ class ChangeRequestSummary:
     decider: str = ""
     decided_at: dt.datetime | None = None
     outcome_seen: bool = True
-    category_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -349,9 +348,7 @@ def _summaries(rows: list[dict], versions: dict[str, int] | None = None) -> list
             requested_at=r["requested_at"], age=max(now - r["requested_at"], dt.timedelta(0)),
             base_version=r["base_version"],
             stale=r["status"] == "pending" and (c is None or c["version"] != r["base_version"]),
-            decider=r["decider"], decided_at=r["decided_at"], outcome_seen=r["outcome_seen"],
-            category_to="category" if "category" in fields else "",
-        ))
+            decider=r["decider"], decided_at=r["decided_at"], outcome_seen=r["outcome_seen"]))
     return out
 
 

@@ -78,7 +78,9 @@ def _fill(count: int, today: dt.date) -> None:
     if is_sqlite():
         db.execute_sql("ANALYZE")
     else:
-        db.execute_sql("ANALYZE customer")
+        # What autovacuum does after a bulk load: statistics, and the visibility map that lets the
+        # counts read the date index alone (an index-only scan).
+        db.execute_sql("VACUUM ANALYZE customer")
 
 
 def _timed(fn, runs: int = RUNS) -> tuple[float, float, object]:
@@ -142,4 +144,9 @@ def test_due_queue_opens_in_under_100_ms(big_office):
     print(f"supervisor's overdue + flag counts:   first {counts_first:.1f} ms, median {counts_median:.1f} ms "
           f"{counts}")
     print(f"supervisor's whole home menu:         first {menu_first:.1f} ms, median {menu_median:.1f} ms")
+    today = clock.today()
+    count_sql = ("SELECT COUNT(*), SUM(CASE WHEN next_verification_due < {p} THEN 1 ELSE 0 END) FROM customer "
+                 "WHERE next_verification_due <= {p}").format(p="?" if is_sqlite() else "%s")
+    plan = db.execute_sql(("EXPLAIN QUERY PLAN " if is_sqlite() else "EXPLAIN ") + count_sql, (today, today)).fetchall()
+    print("count plan:", " | ".join(str(row[-1]) for row in plan))
     assert median < GOAL_MS, f"the due queue took {median:.1f} ms (goal {GOAL_MS} ms)"
