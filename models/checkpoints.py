@@ -1,7 +1,7 @@
 """Signed audit checkpoints kept outside the database, so a rewritten or shortened log is detected.
 
 After every commit that appended audit entries the newest (seq, hash) is signed with an Ed25519
-key derived from the master key and written to `checkpoints/audit-head.json`; every
+key derived from the master key and written to `checkpoints/audit-head.json` (two slots written in turn, so a crash mid-write keeps the other); every
 `INTERVAL_ENTRIES` entries or `INTERVAL_MINUTES` minutes a signed line is also appended to
 `checkpoints/audit-checkpoints.jsonl`. Anyone with the public key can check the signatures.
 """
@@ -31,6 +31,7 @@ DIR_NAME = "checkpoints"
 LOG_NAME = "audit-checkpoints.jsonl"
 HEAD_NAME = "audit-head.json"
 LOCK_NAME = ".lock"
+SLOT_BYTES = 512  # the head file holds two slots, written in turn
 SIGNING_DOMAIN = b"recordkeeper-audit-checkpoint/v1\n"
 
 log = logging.getLogger("recordkeeper.checkpoints")
@@ -133,21 +134,39 @@ class _FileLock:
             _process_lock.release()
 
 
-def _read_head_file(directory: Path) -> dict | None:
+def _read_slots(directory: Path) -> list[dict | None] | None:
+    """The head file's two slots (None for an empty or damaged slot); None when there is no file."""
     try:
-        return json.loads((directory / HEAD_NAME).read_text(encoding="utf-8"))
+        raw = (directory / HEAD_NAME).read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
-        return {"corrupt": True}
+    slots: list[dict | None] = []
+    for index in range(2):
+        chunk = raw[index * SLOT_BYTES:(index + 1) * SLOT_BYTES].strip()
+        try:
+            slots.append(json.loads(chunk) if chunk else None)
+        except ValueError:
+            slots.append({"damaged": True})
+    return slots
 
 
-def _write_head_file(directory: Path, data: dict) -> None:
-    temporary = directory / f"{HEAD_NAME}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, sort_keys=True)
-    os.replace(temporary, directory / HEAD_NAME)
+def _slot_seq(slot: dict | None) -> int:
+    try:
+        return int(slot["checkpoint"]["seq"]) if slot and "checkpoint" in slot else -1
+    except (KeyError, TypeError, ValueError):
+        return -1
+
+
+def _write_slot(directory: Path, index: int, data: dict) -> None:
+    """Overwrite one slot in place: a torn write can spoil only this slot, never the other."""
+    body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
+    if len(body) >= SLOT_BYTES:
+        raise ValueError("checkpoint slot overflow")
+    fd = os.open(directory / HEAD_NAME, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, body + b" " * (SLOT_BYTES - 1 - len(body)) + b"\n", index * SLOT_BYTES)
+    finally:
+        os.close(fd)
 
 
 def _append_line(directory: Path, checkpoint: Checkpoint) -> None:
@@ -182,10 +201,9 @@ def _after_commit() -> None:
 
 
 def _committed_head() -> tuple[int, str] | None:
-    from models.audit import AuditEntry
-
-    row = AuditEntry.select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).first()
-    return (row.seq, row.hash) if row else None
+    # Plain SQL: this runs after every commit that wrote an audit entry, so it is kept cheap.
+    row = db.execute_sql("SELECT seq, hash FROM audit_entry ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else None
 
 
 def write_checkpoint(force_interval: bool = False) -> Checkpoint | None:
@@ -200,9 +218,10 @@ def write_checkpoint(force_interval: bool = False) -> Checkpoint | None:
     ts = now.isoformat(timespec="milliseconds")
     directory = checkpoint_dir()
     with _FileLock(directory):
-        current = _read_head_file(directory) or {}
-        current_seq = int(current.get("checkpoint", {}).get("seq", 0)) if not current.get("corrupt") else 0
-        interval = current.get("last_interval") or {"seq": 0, "ts": ""}
+        slots = _read_slots(directory) or [None, None]
+        newest = max((0, 1), key=lambda i: _slot_seq(slots[i]))
+        current_seq = _slot_seq(slots[newest])
+        interval = (slots[newest] or {}).get("last_interval") or {"seq": 0, "ts": ""}
         checkpoint = sign(seq, head_hash, ts, "head")
         due = force_interval or seq - int(interval["seq"]) >= INTERVAL_ENTRIES or (
             seq > int(interval["seq"]) and (not interval["ts"] or now - dt.datetime.fromisoformat(interval["ts"])
@@ -210,10 +229,8 @@ def write_checkpoint(force_interval: bool = False) -> Checkpoint | None:
         if due and seq > int(interval["seq"]):
             _append_line(directory, sign(seq, head_hash, ts, "interval"))
             interval = {"seq": seq, "ts": ts}
-        if seq >= current_seq:  # another process may have signed a newer head meanwhile
-            _write_head_file(directory, {"checkpoint": checkpoint.as_json(), "last_interval": interval})
-        else:
-            _write_head_file(directory, {**current, "last_interval": interval})
+        if seq > current_seq:  # another process may have signed a newer head meanwhile
+            _write_slot(directory, 1 - newest, {"checkpoint": checkpoint.as_json(), "last_interval": interval})
     return checkpoint
 
 
@@ -226,6 +243,7 @@ class CheckpointSet:
 
     checkpoints: list[Checkpoint] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     found_files: bool = False
 
 
@@ -242,15 +260,20 @@ def load(directory: Path | None = None) -> CheckpointSet:
     directory = directory or checkpoint_dir()
     public_hex = public_key_hex()
     found = CheckpointSet()
-    head = _read_head_file(directory)
-    if head is not None:
+    slots = _read_slots(directory)
+    if slots is not None:
         found.found_files = True
-        if head.get("corrupt") or "checkpoint" not in head:
+        filled = [slot for slot in slots if slot is not None]
+        damaged = [slot for slot in filled if "checkpoint" not in slot]
+        if not filled or len(damaged) == len(filled):
             found.problems.append(f"{HEAD_NAME} is damaged")
-        else:
-            parsed = _parse(head["checkpoint"], public_hex, HEAD_NAME, found.problems)
-            if parsed:
-                found.checkpoints.append(parsed)
+        elif damaged:  # one slot torn by a crash mid-write (or spoiled): the other still counts
+            found.warnings.append(f"one slot of {HEAD_NAME} is damaged")
+        for index, slot in enumerate(slots):
+            if slot is not None and "checkpoint" in slot:
+                parsed = _parse(slot["checkpoint"], public_hex, f"{HEAD_NAME} slot {index + 1}", found.problems)
+                if parsed:
+                    found.checkpoints.append(parsed)
     try:
         lines = (directory / LOG_NAME).read_text(encoding="ascii").splitlines()
     except FileNotFoundError:
@@ -313,7 +336,7 @@ class Expectation:
         if self.found.problems:
             return replace(result, ok=False, checkpoints=self.matched,
                            reason="checkpoint file: " + "; ".join(self.found.problems[:3]))
-        warning = ""
+        warning = "; ".join(self.found.warnings)
         if not self.found.found_files and result.entries:
             warning = "no signed checkpoints were found, so a rewrite of the whole log could not be detected"
         return replace(result, checkpoints=self.matched, warning=warning)

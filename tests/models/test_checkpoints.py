@@ -15,7 +15,9 @@ from tests.models.test_audit import disable_guards, entries, fill, tamper_update
 
 
 def head_file(office) -> dict:
-    return json.loads((office.settings.home / "checkpoints" / checkpoints.HEAD_NAME).read_text())
+    """The newest slot of the head file."""
+    slots = checkpoints._read_slots(office.settings.home / "checkpoints")
+    return max((slot for slot in slots if slot), key=checkpoints._slot_seq)
 
 
 def interval_lines(office) -> list[dict]:
@@ -99,7 +101,7 @@ def test_interval_checkpoints_every_n_entries_and_every_m_minutes(office, monkey
     fill(1)
     assert len(interval_lines(office)) == count + 1 and interval_lines(office)[-1]["seq"] == newest().seq
     result = audit.verify_chain()
-    assert result.ok and result.checkpoints == count + 2  # every interval line and the head
+    assert result.ok and result.checkpoints == count + 3  # every interval line and both head slots
 
 
 def test_an_old_rewrite_is_caught_by_an_interval_checkpoint_even_with_a_forged_head_file(office, monkeypatch):
@@ -157,6 +159,31 @@ def test_a_damaged_head_file_fails_verification(office):
     assert not result.ok and "damaged" in result.reason
 
 
+def test_a_torn_slot_leaves_the_other_and_is_a_warning(office):
+    fill(3)
+    path = office.settings.home / "checkpoints" / checkpoints.HEAD_NAME
+    raw = bytearray(path.read_bytes())
+    assert len(raw) == 2 * checkpoints.SLOT_BYTES
+    newest = max((0, 1), key=lambda i: checkpoints._slot_seq(checkpoints._read_slots(path.parent)[i]))
+    raw[newest * checkpoints.SLOT_BYTES + 5] = ord("#")  # a write cut short by a crash
+    path.write_bytes(bytes(raw))
+    result = audit.verify_chain()
+    assert result.ok and "damaged" in result.warning and result.checkpoints >= 1
+    fill(1)  # the next commit writes the damaged slot again
+    result = audit.verify_chain()
+    assert result.ok and not result.warning
+
+
+def test_the_two_slots_take_turns(office):
+    fill(1)
+    slots = checkpoints._read_slots(office.settings.home / "checkpoints")
+    before = [checkpoints._slot_seq(slot) for slot in slots]
+    fill(1)
+    after = [checkpoints._slot_seq(slot) for slot in checkpoints._read_slots(office.settings.home / "checkpoints")]
+    changed = [i for i in (0, 1) if before[i] != after[i]]
+    assert len(changed) == 1 and before[changed[0]] == min(before) and max(after) == max(before) + 1
+
+
 def test_missing_checkpoints_are_a_warning_not_a_pass_in_silence(office):
     fill(2)
     for path in (office.settings.home / "checkpoints").iterdir():
@@ -190,14 +217,14 @@ def test_writers_in_several_threads_keep_the_chain_and_checkpoints_consistent(of
 
 def test_a_failing_checkpoint_write_does_not_fail_the_change_and_is_retried(office, monkeypatch):
     fill(1)
-    real = checkpoints._write_head_file
+    real = checkpoints._write_slot
 
     def broken(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoints, "_write_head_file", broken)
+    monkeypatch.setattr(checkpoints, "_write_slot", broken)
     seq = audit.append(actor_id=1, actor="admin", action="TEST")
     assert newest().seq == seq
-    monkeypatch.setattr(checkpoints, "_write_head_file", real)
+    monkeypatch.setattr(checkpoints, "_write_slot", real)
     fill(1)
     assert head_file(office)["checkpoint"]["seq"] == seq + 1
