@@ -107,14 +107,16 @@ class BrowserScreen(Screen[None]):
     CSS_PATH = "browser.tcss"
     AUTO_FOCUS = "#browse-table"
     BINDINGS = [
-        Binding("slash", "search", "Search", id="browse.search", tooltip="Find a customer by number, ID, mobile or name"),
+        # Priority: the dialog opens before the keys typed after "/" are handed on (type-ahead lands in it).
+        Binding("slash", "search", "Search", id="browse.search", tooltip="Find a customer by number, ID, mobile or name",
+                priority=True),
         Binding("enter", "open", "Open", id="browse.open", tooltip="Open the customer's file", show=False),
         Binding("f5", "refresh", "Refresh", id="browse.refresh", tooltip="Reload the page and the counts"),
         Binding("f6", "sort", "Sort", id="browse.sort",
                 tooltip="Order by number, next verification or retention date"),
         Binding("f7", "branch", "Branch", id="browse.branch", tooltip="Show one branch, or all"),
         Binding("tab", "switch_panel", "Panel", id="browse.panel",
-                tooltip="Move between the categories and the table", show=False),
+                tooltip="Move between the categories and the table", show=False, priority=True),
         Binding("escape", "back", "Back", id="browse.back", tooltip="Leave search results, or go home"),
         Binding("question_mark", "app.help", "Help", id="browse.help", tooltip="Show the keys", show=False),
     ]
@@ -422,14 +424,12 @@ class BrowserScreen(Screen[None]):
         elif kind == "label":
             label_id = None if self.filter.label_id == value else int(value)  # selecting it again clears it
             self._set_filter(BrowseFilter(self.filter.category, label_id, self.filter.branch))
-        self.query_one(CustomerTable).focus()
+        self.set_focus(self.query_one(CustomerTable))
 
     def action_switch_panel(self) -> None:
+        # set_focus at once (not focus(), which waits a turn): the keys typed after Tab go to the new place.
         side = self.query_one("#browse-side", OptionList)
-        if side.has_focus:
-            self.query_one(CustomerTable).focus()
-        else:
-            side.focus()
+        self.set_focus(self.query_one(CustomerTable) if side.has_focus else side)
 
     def action_search(self) -> None:
         from screens.dialogs.search import SearchDialog

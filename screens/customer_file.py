@@ -100,7 +100,7 @@ class CustomerFileScreen(Screen[None]):
     AUTO_FOCUS = "#file-lines"
     BINDINGS = [
         Binding("f3", "reveal", "Reveal", id="file.reveal",
-                tooltip="Show the selected field, or a whole section (asks why; audited)"),
+                tooltip="Show the selected field, or a whole section (asks why; audited)", priority=True),
         Binding("f8", "hide", "Hide", id="file.hide", tooltip="Mask every shown field again"),
         Binding("f4", "change", "Change", id="file.change", tooltip="Ask for a change to this record (approved by a supervisor)"),
         Binding("f6", "labels", "Labels", id="file.labels", tooltip="Set this customer's labels"),

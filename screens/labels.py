@@ -41,7 +41,7 @@ class LabelsScreen(Screen[None]):
     CSS_PATH = "labels.tcss"
     AUTO_FOCUS = "#labels-table"
     BINDINGS = [
-        Binding("f3", "new", "New label", id="labels.new", tooltip="Add a label"),
+        Binding("f3", "new", "New label", id="labels.new", tooltip="Add a label", priority=True),
         Binding("f2", "save", "Save", id="labels.save", tooltip="Save the label being edited"),
         Binding("f6", "toggle_active", "Retire/restore", id="labels.toggle",
                 tooltip="Retire a label (it stays on customers, hidden from choices) or restore it"),
@@ -146,7 +146,7 @@ class LabelsScreen(Screen[None]):
         self.query_one("#label-colour", Select).value = label.colour if label else "primary"
         self.query_one("#label-description", Input).value = label.description if label else ""
         self._clear_errors()
-        self.query_one("#label-name", Input).focus()
+        self.set_focus(self.query_one("#label-name", Input))  # at once: the name may be typed right after F3
         self._message(_("F2: save · Esc: close without saving"))
 
     def _close_form(self) -> None:

@@ -48,6 +48,22 @@ class RevealPurposeDialog(ModalScreen[str | None]):
             yield OptionList(*[Option(Content(_(p))) for p in COMMON_PURPOSES], id="purpose-list")
             yield Static(Content(_("Enter: reveal   ↓: pick a common purpose   Esc: keep masked")), classes="muted")
 
+    def on_key(self, event) -> None:
+        """Keys typed before the field has focus (right after F3) go into it, not nowhere."""
+        if self.focused is not None:
+            return
+        field = self.query_one("#purpose-input", Input)
+        if event.key == "enter":
+            event.stop()
+            self.action_confirm()
+        elif event.key == "backspace":
+            event.stop()
+            field.value = field.value[:-1]
+        elif event.is_printable and event.character:
+            event.stop()
+            field.value += event.character
+            field.cursor_position = len(field.value)
+
     def action_to_list(self) -> None:
         if self.query_one("#purpose-input", Input).has_focus:
             self.query_one("#purpose-list", OptionList).focus()

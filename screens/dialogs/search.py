@@ -110,6 +110,22 @@ class SearchDialog(ModalScreen[SearchResult | None]):
                          classes="muted", id="search-hint")
             yield Static(Content(_("Enter: search   Tab, then ←/→: what it is   Esc: cancel")), classes="muted")
 
+    def on_key(self, event) -> None:
+        """Keys typed before the field has focus (right after `/`) go into it, not nowhere."""
+        field = self.query_one("#search-term", Input)
+        if field.has_focus or isinstance(self.focused, KindPicker):
+            return
+        if event.key == "enter":
+            event.stop()
+            self.action_search()
+        elif event.key == "backspace":
+            event.stop()
+            field.value = field.value[:-1]
+        elif event.is_printable and event.character:
+            event.stop()
+            field.value += event.character
+            field.cursor_position = len(field.value)
+
     def _kind(self) -> str:
         return self.query_one("#search-kind", KindPicker).kind
 
