@@ -47,7 +47,7 @@ def _customer_columns() -> dict[str, pw.Field]:
         # Keyed fingerprint of (ID type, normalised ID number): finds an existing customer on import
         # without decrypting a bucket. An ID belongs to one person, so it reveals no equalities.
         "id_fp": pw.CharField(max_length=32, null=True, index=True),
-        "import_batch": pw.CharField(max_length=36, null=True),  # set on imported customers (partial index)
+        "import_batch": pw.CharField(max_length=36, null=True),  # set on imported customers (not indexed)
         "index_version": pw.SmallIntegerField(default=1),
         "responsible_clerk": pw.ForeignKeyField(Staff, null=True, backref="customers", on_delete="SET NULL"),
         "created_by": pw.ForeignKeyField(Staff, null=True, backref="+", on_delete="SET NULL"),

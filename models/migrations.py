@@ -62,8 +62,6 @@ def _m004_browse_and_import() -> None:
                           ("customer_category_due_no", "category, next_verification_due, customer_no"),
                           ("customer_category_retention_no", "category, retention_until, customer_no")):
         db.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON customer ({columns})")
-    db.execute_sql("CREATE INDEX IF NOT EXISTS customer_import_batch ON customer (import_batch) "
-                   "WHERE import_batch IS NOT NULL")
     # The single-column indexes of migration 1 are prefixes of the ones above: every insert paid
     # for them (a fifth of an import's write time) and no query needs them any more.
     for name in ("customer_category", "customer_branch", "customer_next_verification_due",

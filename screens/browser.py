@@ -259,10 +259,9 @@ class BrowserScreen(Screen[None]):
         table = self.query_one(CustomerTable)
         table.clear()
         for row in rows:
-            hold = " " + _("hold") if row.legal_hold else ""
             table.add_row(
                 Content(row.customer_no), safe_text(row.masked_name, 8), Content(category_label(row.category)),
-                Content(format_date(row.next_verification_due)), Content(format_date(row.retention_until) + hold),
+                Content(format_date(row.next_verification_due)), Content(format_date(row.retention_until)),
                 safe_text(label_names(row, 14), 14), safe_text(row.responsible_clerk, 10),
                 key=row.customer_no,
             )
