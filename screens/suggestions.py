@@ -133,7 +133,7 @@ class SuggestionsScreen(Screen[None]):
         self.query_one("#suggestion-title", Static).update(Content(self._title()))
         keys = _("n new · Enter read · r respond · F6 show") if self.reviewer else _("n new · Enter read")
         text = (_("{n} suggestions").format(n=len(self.items)) if self.items
-                else _("No suggestions yet. Press n to write one."))
+                else _("No suggestions yet."))
         self.query_one("#suggestion-status", Static).update(Content(f"{text} · {keys}"))
 
     def _selected(self) -> SuggestionView | None:
