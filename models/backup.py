@@ -358,7 +358,8 @@ def verify_backup(backup_file: Path) -> VerifyResult:
         if shutil.which("pg_restore") is None:
             problems.append("pg_restore is not installed: cannot read the dump")
         else:
-            listing = subprocess.run(["pg_restore", "--list", str(backup_file)], capture_output=True, text=True)
+            listing = subprocess.run(["pg_restore", "--list", str(backup_file)], capture_output=True, text=True,
+                                     errors="replace")
             if listing.returncode != 0:
                 problems.append("pg_restore cannot read the dump")
             else:

@@ -502,6 +502,9 @@ def decide_request(actor: Actor, request_ref: str, approve: bool, note: str) -> 
     """Approve or reject a pending request, with a note; never one's own (four-eyes)."""
     note_text = _clean_text(note, "note")
     row = _get_request(request_ref)
+    from models.training import require_training
+
+    require_training(actor, "destruction_decide")  # lapsed data-protection training blocks approving
     if row.requested_by_id == actor.staff_id:
         _audit(actor, "DENIED", outcome="denied", object_type="destruction_request", object_id=row.request_no,
                details={"service": "decide_request", "rule": "four_eyes"})

@@ -63,6 +63,8 @@ class RetentionScreen(Screen[None]):
         Binding("h", "hold", "Hold", id="retention.hold", tooltip="Put the highlighted customer on legal hold"),
         Binding("f9", "execute", "Execute", id="retention.execute",
                 tooltip="Destroy the customers of the highlighted approved request (asks first)"),
+        Binding("w", "withdraw", "Withdraw", id="retention.withdraw",
+                tooltip="Withdraw your highlighted request before it is decided (asks first)", show=False),
         Binding("f5", "refresh", "Refresh", id="retention.refresh", tooltip="Run the sweep again", show=False),
         Binding("escape", "back", "Back", id="retention.back", tooltip="Back to the home screen"),
     ]
@@ -75,6 +77,9 @@ class RetentionScreen(Screen[None]):
     @dataclass
     class Failed(Message):
         message: str
+
+    class Withdrawn(Message):
+        pass
 
     @dataclass
     class RunProgressed(Message):
@@ -317,6 +322,28 @@ class RetentionScreen(Screen[None]):
         text = _("{no}: {n} destroyed, {kept} kept (on hold or no longer eligible).").format(
             no=result.request_no, n=result.destroyed, kept=result.excluded)
         self.notify(text, title=_("Destruction complete"), timeout=8)
+        self.load()
+
+    def action_withdraw(self) -> None:
+        request = self._highlighted_request()
+        if request is None or request.status != "pending":
+            self.notify(_("Highlight a request that is still waiting (Tab moves to the lower list)."),
+                        severity="warning")
+            return
+        question = Content(_("Withdraw {no}? Its customers become eligible again.").format(no=request.request_no))
+        self.app.push_screen(ConfirmDialog(question), callback=lambda yes: yes and self.withdraw(request.request_id))
+
+    @work(thread=True, exclusive=True, group="retention-withdraw", exit_on_error=False)
+    def withdraw(self, request_id: str) -> None:
+        try:
+            destruction.withdraw_request(self.actor, request_id)
+        except RecordKeeperError as exc:
+            self.post_message(self.Failed(str(exc)))
+        else:
+            self.post_message(self.Withdrawn())
+
+    @on(Withdrawn)
+    def _withdrawn(self) -> None:
         self.load()
 
     def action_back(self) -> None:

@@ -73,6 +73,8 @@ def add_parsers(sub) -> None:
         q = ds.add_parser(name, help=text)
         q.add_argument("request")
         q.add_argument("--note", required=True)
+    q = ds.add_parser("withdraw", help="withdraw your own request before it is decided")
+    q.add_argument("request")
     q = ds.add_parser("execute", help="execute an approved request or resume an interrupted one (irreversible)")
     q.add_argument("request")
 
@@ -186,6 +188,9 @@ def cmd_destruction(settings: Settings, args) -> int:
     if command in ("approve", "reject"):
         decided = destruction.decide_request(actor, args.request, command == "approve", args.note)
         print(f"{decided.request_no}: {decided.status}")
+        return 0
+    if command == "withdraw":
+        print(f"{destruction.withdraw_request(actor, args.request).request_no}: withdrawn")
         return 0
     if command == "execute":
         result = destruction.execute_request(actor, args.request, progress=_cli().Progress("destroying"))

@@ -148,6 +148,16 @@ def test_nobody_approves_their_own_request(office, clerk, make_staff, supervisor
         destruction.decide_request(supervisor, request.request_no, False, "changed my mind")
 
 
+def test_a_supervisor_whose_training_lapsed_cannot_decide(office, clerk, officer, supervisor, admin):
+    training = pytest.importorskip("models.training")
+    old = terminated_long_ago(clerk, officer, 1)
+    request = destruction.file_request(officer, old, "retention period over")
+    training.record_training(admin, "supervisor", "data protection", "2024-01-01", "2025-01-01")
+    with pytest.raises(training.TrainingExpired):
+        destruction.decide_request(supervisor, request.request_no, True, "looks fine")
+    assert DestructionRequest.get_by_id(request.request_id).status == "pending"
+
+
 def test_a_rejected_or_pending_request_cannot_be_executed(office, clerk, officer, supervisor):
     old = terminated_long_ago(clerk, officer, 2)
     pending = destruction.file_request(officer, old[:1], "retention period over")

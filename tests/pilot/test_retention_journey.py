@@ -177,3 +177,23 @@ async def test_an_admin_changes_a_period_but_never_below_the_minimum(demo_office
         await wait_for(pilot, lambda: isinstance(app.screen, RetentionRulesScreen) and _rows(app, "#rules")[0][1] == "7")
         await pilot.press("ctrl+q")
     assert retention.current_years()[retention.TERMINATED_SHORT] == 7
+
+
+async def test_the_officer_withdraws_a_request_still_waiting(demo_office, settings):
+    eligible = _terminate_some(1)
+    app = RecordKeeperApp(settings, environ=ENGLISH)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _login(pilot, app, "officer")
+        await _open(pilot, app, "retention", RetentionScreen)
+        await wait_for(pilot, lambda: len(_rows(app, "#eligible")) == 1)
+        await pilot.press("f2")
+        await _type_into_dialog(pilot, app, "retention period over")
+        await wait_for(pilot, lambda: isinstance(app.screen, RetentionScreen) and _rows(app, "#requests")
+                       and not _rows(app, "#eligible"))
+        await pilot.press("tab", "w")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ConfirmDialog")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, RetentionScreen)
+                       and _rows(app, "#requests")[0][1] == "withdrawn" and len(_rows(app, "#eligible")) == 1)
+        assert _rows(app, "#eligible")[0][1] == eligible[0]
+        await pilot.press("ctrl+q")
