@@ -35,7 +35,7 @@ VERIFY_STALE_DAYS = 7
 DESTRUCTION_SOON_DAYS = 90
 FAILED_LOGIN_TITLES = {"day": N_("Failed logins per day"), "week": N_("Failed logins per week"),
                        "month": N_("Failed logins per month")}
-AGE_BUCKETS = ((1, N_("under 1 day")), (3, N_("1–3 days")), (7, N_("3–7 days")), (None, N_("7 days or more")))
+AGE_BUCKETS = ((1, N_("under 1 day")), (3, N_("1–3 days")), (7, N_("3–7 days")), (None, N_("7+ days")))
 
 
 @dataclass(frozen=True)
@@ -382,7 +382,7 @@ def build(start: dt.date, end: dt.date, branch: str = "") -> Dashboard:
                  for status in ("current", "due_soon", "expired", "none")}
     charts.append(Chart("training", N_("Data-protection training"), (
         Bar(N_("current"), by_status["current"], translate=True),
-        Bar(N_("due within 30 days"), by_status["due_soon"], translate=True),
+        Bar(N_("due soon"), by_status["due_soon"], translate=True),
         Bar(N_("expired"), by_status["expired"], flagged=by_status["expired"] > 0, translate=True),
         Bar(N_("no record"), by_status["none"], flagged=by_status["none"] > 0, translate=True),
     ), total=len(people)))

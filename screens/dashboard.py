@@ -120,7 +120,7 @@ class DashboardScreen(Screen[None]):
                 show=False),
         Binding("f4", "report", "Report", id="dashboard.report",
                 tooltip="Write the period's compliance report (Markdown and HTML)"),
-        Binding("f5", "refresh", "Refresh", id="dashboard.refresh", tooltip="Count everything again"),
+        Binding("f5", "refresh", "Refresh", id="dashboard.refresh", tooltip="Count everything again", show=False),
         Binding("f6", "period", "Period", id="dashboard.period", tooltip="7, 30, 90 or 365 days"),
         Binding("f7", "branch", "Branch", id="dashboard.branch", tooltip="All branches or one"),
         Binding("f9", "verify", "Verify", id="dashboard.verify", tooltip="Verify the audit chain now"),

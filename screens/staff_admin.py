@@ -257,7 +257,8 @@ class StaffAdminScreen(Screen[None]):
         Binding("p", "reset_password", "Password", id="staff.password",
                 tooltip="Set a temporary password (must be changed at next login)"),
         Binding("t", "training", "Training", id="staff.training", tooltip="Record data-protection training"),
-        Binding("f3", "switch", "Branches", id="staff.switch", tooltip="Switch between staff and branches"),
+        Binding("f3", "switch", "Branches", id="staff.switch", tooltip="Switch between staff and branches",
+                show=False),
         Binding("f5", "refresh", "Refresh", id="staff.refresh", tooltip="Load the lists again", show=False),
         Binding("escape", "back", "Back", id="staff.back", tooltip="Back to the home screen"),
     ]
@@ -347,7 +348,8 @@ class StaffAdminScreen(Screen[None]):
 
     def _status(self) -> None:
         if self.showing == "staff-table":
-            text = _("{n} accounts · Enter/r: roles · u: unlock · F1: every key").format(n=len(self.people))
+            text = _("{n} accounts · Enter: roles · u: unlock · F3: branches · F1: keys").format(
+                n=len(self.people))
             title = _("Staff")
         else:
             text = _("{n} branches · a: add · Enter: change · F3: staff").format(n=len(self.branch_list))

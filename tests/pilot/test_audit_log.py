@@ -28,6 +28,15 @@ async def open_menu(pilot, entry_id: str) -> None:
     await wait_for(pilot, lambda: pilot.app.screen is not home)
 
 
+def footer_fits(screen) -> list[str]:
+    """Key hints of the footer that are not wholly on the 80-column screen."""
+    from textual.widgets._footer import FooterKey
+
+    visible = screen._compositor.visible_widgets
+    return [f"{key.key_display} {key.description}" for key in screen.query(FooterKey)
+            if key.display and (key not in visible or key.region.right > screen.size.width)]
+
+
 def rows(screen) -> list[int]:
     return [row.seq for row in screen.page.rows] if screen.page else []
 
@@ -48,6 +57,7 @@ async def test_filter_page_and_open_an_entry(demo_office, settings):
         screen = app.screen
         assert isinstance(screen, AuditLogScreen)
         await loaded(pilot, screen)
+        assert footer_fits(screen) == []
         newest = AuditEntry.select().order_by(AuditEntry.seq.desc()).get().seq
         assert rows(screen)[0] == newest and len(rows(screen)) == 50
         # Filter: / goes to the fields; Enter moves on; Enter on the last field applies.

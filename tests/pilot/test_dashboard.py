@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 from rich.cells import cell_len
 from textual.widgets import OptionList, Static
-from textual.widgets._footer import FooterKey
 
 from models import customers, dashboard
 from models.audit import AuditEntry
@@ -16,7 +15,7 @@ from models.customers import Customer
 from screens.audit_log import AuditLogScreen, VerifyScreen
 from screens.dashboard import ChartPanel, DashboardScreen, ReportScreen
 from tests.pilot.conftest import wait_for
-from tests.pilot.test_audit_log import login, open_menu
+from tests.pilot.test_audit_log import footer_fits, login, open_menu
 from tui.app import RecordKeeperApp
 
 
@@ -120,8 +119,7 @@ async def test_the_dashboard_fits_80x24_in_the_16_colour_theme(busy_clerk, setti
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dashboard(pilot)
         assert app.theme == "recordkeeper-mono"
-        visible = screen._compositor.visible_widgets
-        assert all(key in visible for key in screen.query(FooterKey)), "a key hint is off screen"
+        assert footer_fits(screen) == []
         for panel in screen.query(ChartPanel):
             lines = text_of(panel).splitlines()
             assert lines, panel.id

@@ -14,7 +14,7 @@ from screens.login import LoginScreen
 from screens.staff_admin import FormDialog, StaffAdminScreen, TickList
 from tests.conftest import TEST_PASSWORD
 from tests.pilot.conftest import wait_for
-from tests.pilot.test_audit_log import login, open_menu
+from tests.pilot.test_audit_log import footer_fits, login, open_menu
 from tui.app import RecordKeeperApp
 
 NEW_PASSWORD = "plum-blossom-river-42"
@@ -26,6 +26,7 @@ async def open_staff(pilot) -> StaffAdminScreen:
     screen = pilot.app.screen
     assert isinstance(screen, StaffAdminScreen)
     await wait_for(pilot, lambda: screen.people)
+    assert footer_fits(screen) == []
     return screen
 
 

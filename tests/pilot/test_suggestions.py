@@ -8,7 +8,7 @@ from models import suggestions
 from screens.staff_admin import FormDialog
 from screens.suggestions import SuggestionScreen, SuggestionsScreen
 from tests.pilot.conftest import wait_for
-from tests.pilot.test_audit_log import login, open_menu
+from tests.pilot.test_audit_log import footer_fits, login, open_menu
 from tests.pilot.test_staff_admin import error_text
 from tui.app import RecordKeeperApp
 
@@ -22,6 +22,7 @@ async def open_suggestions(pilot, username: str) -> SuggestionsScreen:
     screen = pilot.app.screen
     assert isinstance(screen, SuggestionsScreen)
     await wait_for(pilot, lambda: "Loading" not in str(screen.query_one("#suggestion-status").render()))
+    assert footer_fits(screen) == []
     return screen
 
 

@@ -11,7 +11,7 @@ from screens.staff_admin import FormDialog
 from screens.training import TrainingHistoryScreen, TrainingScreen
 from tests.conftest import TEST_PASSWORD
 from tests.pilot.conftest import wait_for
-from tests.pilot.test_audit_log import login, open_menu
+from tests.pilot.test_audit_log import footer_fits, login, open_menu
 from tests.pilot.test_staff_admin import error_text
 from tui.app import RecordKeeperApp
 
@@ -31,6 +31,7 @@ async def test_supervisors_see_who_is_due_and_the_history(demo_office, settings)
         screen = app.screen
         assert isinstance(screen, TrainingScreen)
         await wait_for(pilot, lambda: screen.people)
+        assert footer_fits(screen) == []
         assert [p.status for p in screen.people[:1]] == ["expired"] and screen.people[0].username == "officer"
         status = str(screen.query_one("#training-status", Static).render())
         assert "1 lapsed" in status and "1 due within 30 days" in status
