@@ -295,7 +295,7 @@ class StaffAdminScreen(Screen[None]):
                               (N_("Training"), 17)):
             people.add_column(Text(_(header)), width=width)
         table = self.query_one("#branch-table", DataTable)
-        for header, width in ((N_("Code"), 8), (N_("Branch"), 22), (N_("Records person"), 24), (N_("State"), 8)):
+        for header, width in ((N_("Code"), 7), (N_("Branch"), 18), (N_("Records person"), 28), (N_("State"), 8)):
             table.add_column(Text(_(header)), width=width)
         self.load()
 
@@ -340,7 +340,7 @@ class StaffAdminScreen(Screen[None]):
         branch_table.clear()
         for view in self.branch_list:
             person = f"{view.records_person} {view.records_person_name}" if view.records_person else _("— none —")
-            branch_table.add_row(Text(view.code), Text(safe_plain(view.name, 22)), Text(safe_plain(person, 24)),
+            branch_table.add_row(Text(view.code), Text(safe_plain(view.name, 18)), Text(safe_plain(person, 28)),
                                  Text(_("active") if view.active else _("closed")), key=str(view.branch_id))
         if self.branch_list:
             branch_table.move_cursor(row=min(keep, len(self.branch_list) - 1))
