@@ -100,6 +100,46 @@ def _documents(actor: Actor, customer_id: str, folder: Path) -> list[dict]:
     return out
 
 
+def _change_requests(customer_id: str, notes: list[str]) -> list[dict]:
+    """Every change request on the person: when, by whom, what was asked (decrypted), the outcome."""
+    try:
+        from models import change_requests as cr
+    except ImportError:
+        return []
+    out = []
+    try:
+        for req in cr.ChangeRequest.select().where(cr.ChangeRequest.customer_id == customer_id).order_by(
+                cr.ChangeRequest.requested_at):
+            key = keystore.load_data_key(req.key_id)
+            out.append({"requested_at": _text(req.requested_at), "requested_by": req.requester,
+                        "source": req.source, "channel": req.channel, "status": req.status,
+                        "decided_by": req.decider, "decided_at": _text(req.decided_at),
+                        "proposed": cr._open(key, req.key_id, req.id, "proposed", req.proposed),
+                        "reason": cr._open(key, req.key_id, req.id, "reason", req.reason)})
+    except Exception as exc:  # one section failing must not withhold the rest of the copy
+        notes.append(f"change requests could not be read ({type(exc).__name__})")
+    return out
+
+
+def _intake_revisions(customer_id: str, notes: list[str]) -> list[dict]:
+    """The intake form as submitted, revision by revision (what was collected and when)."""
+    try:
+        from models import intake
+    except ImportError:
+        return []
+    out = []
+    try:
+        for submission in intake._submissions_of_customer(customer_id):
+            key = keystore.load_data_key(submission.key_id)
+            for rev in intake.IntakeRevision.select().where(intake.IntakeRevision.submission == submission.id) \
+                    .order_by(intake.IntakeRevision.number):
+                out.append({"revision": rev.number, "submitted_at": _text(rev.submitted_at), "outcome": rev.outcome,
+                            "values": intake._revision_values(rev, submission.key_id, key)})
+    except Exception as exc:
+        notes.append(f"intake revisions could not be read ({type(exc).__name__})")
+    return out
+
+
 @service(Perm.CUSTOMER_REVEAL)
 def export_customer_copy(actor: Actor, customer_no: str) -> DataCopy:
     """Write the customer's copy (JSON and text) into a new private folder in the export folder."""
@@ -125,6 +165,9 @@ def export_customer_copy(actor: Actor, customer_no: str) -> DataCopy:
     labels = _labels_of([row["id"]])[row["id"]]
     history = _history_of(row["id"])
     documents = _documents(actor, row["id"], folder)
+    notes: list[str] = []
+    requests = _change_requests(row["id"], notes)
+    revisions = _intake_revisions(row["id"], notes)
     made_at = clock.now().astimezone(dt.timezone.utc).isoformat(timespec="seconds")
     data = {
         "customer_no": row["customer_no"],
@@ -142,7 +185,10 @@ def export_customer_copy(actor: Actor, customer_no: str) -> DataCopy:
         "history": [{"at": _text(event.at), "by": event.actor, "what": event.kind, "fields": list(event.fields)}
                     for event in history],
         "documents": documents,
+        "change_requests": requests,
+        "intake_revisions": revisions,
         "imported": bool(row.get("import_batch")),
+        "not_included": notes,
     }
     json_path = folder / "customer-data.json"
     _write_private(json_path, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
@@ -178,6 +224,16 @@ def _summary(data: dict) -> str:
     lines += ["", "Documents / 证明材料"]
     lines += [f"  {doc['file']}  {doc['type']}  {doc['size']} bytes  sha256 {doc['sha256']}"
               for doc in data["documents"]] or ["  (none / 无)"]
+    lines += ["", "Requests to change the record / 变更申请"]
+    lines += [f"  {req['requested_at']}  {req['requested_by']}  {req['status']}  "
+              + ", ".join(f"{FIELDS_BY_NAME[k].label_en if k in FIELDS_BY_NAME else k}: {_text(v)}"
+                          for k, v in (req["proposed"] or {}).items())
+              for req in data["change_requests"]] or ["  (none / 无)"]
+    lines += ["", "Intake form as collected / 录入记录"]
+    lines += [f"  revision {rev['revision']}  {rev['submitted_at']}  {rev['outcome']}"
+              for rev in data["intake_revisions"]] or ["  (none / 无)"]
+    if data["not_included"]:
+        lines += ["", "Not included (tell the records officer) / 未能读取:"] + [f"  {n}" for n in data["not_included"]]
     if data["imported"]:
         lines += ["", "This record was imported from the office's earlier system. / 本记录由原系统迁入。"]
     return "\n".join(lines) + "\n"

@@ -106,3 +106,16 @@ def test_the_export_command(clerk, customer, settings, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "customer-data.json" in out and "customer-data.txt" in out and "欧阳修" not in out
+
+
+def test_change_requests_on_the_person_are_in_the_copy(clerk, customer):
+    from models import change_requests
+
+    change_requests.submit_change_request(clerk, customer.customer_no, 1, {"mobile": "13512349876"},
+                                          source="customer_report", channel="phone", reported_on="2026-11-24",
+                                          reason="the customer called with a new number")
+    made = datacopy.export_customer_copy(clerk, customer.customer_no)
+    data = json.loads(made.json_path.read_text(encoding="utf-8"))
+    assert [r["proposed"] for r in data["change_requests"]] == [{"mobile": "13512349876"}]
+    assert data["change_requests"][0]["status"] == "pending" and data["not_included"] == []
+    assert "13512349876" in made.text_path.read_text(encoding="utf-8")
