@@ -35,6 +35,7 @@ SORT_LABELS = {"customer_no": N_("number"), "next_verification_due": N_("next ve
 SEARCH_KIND_LABELS = {"customer_no": N_("customer number"), "id_number": N_("ID number"), "mobile": N_("mobile"),
                       "full_name": N_("name")}
 SIDE_NAME_CELLS = 10
+COUNTS_EVERY_SECONDS = 60
 
 
 def category_label(code: str) -> str:
@@ -171,6 +172,7 @@ class BrowserScreen(Screen[None]):
         self._show_head()
         self.load_page("first")
         self.load_counts()
+        self.set_interval(COUNTS_EVERY_SECONDS, self.load_counts, name="browse-counts")  # live counts
 
     # --- loading (thread workers post past-tense messages) ----------------------------------------
 
