@@ -48,7 +48,7 @@ class DestructionApprovalScreen(Screen[None]):
     AUTO_FOCUS = "#pending"
     BINDINGS = [
         Binding("f2", "approve", "Approve", id="destruction.approve",
-                tooltip="Approve the highlighted request, with a note"),
+                tooltip="Approve the request, with a note"),
         Binding("f4", "reject", "Reject", id="destruction.reject", tooltip="Reject the request, with a note"),
         Binding("f5", "refresh", "Refresh", id="destruction.refresh", tooltip="Load the requests again"),
         Binding("escape", "back", "Back", id="destruction.back", tooltip="Back to the home screen"),

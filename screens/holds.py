@@ -37,7 +37,7 @@ class HoldsScreen(Screen[None]):
     BINDINGS = [
         Binding("f2", "place", "Place hold", id="holds.place", tooltip="Put a customer on legal hold"),
         Binding("f7", "release", "Release", id="holds.release",
-                tooltip="Release the highlighted hold, with a note (supervisors)"),
+                tooltip="Release the hold, with a note (supervisor)"),
         Binding("enter", "notes", "Notes", id="holds.notes", tooltip="Show the hold's notes (audited)"),
         Binding("f5", "refresh", "Refresh", id="holds.refresh", tooltip="Load the holds again"),
         Binding("escape", "back", "Back", id="holds.back", tooltip="Back to the home screen"),

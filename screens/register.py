@@ -46,9 +46,9 @@ class RegisterScreen(Screen[None]):
     AUTO_FOCUS = "#register"
     BINDINGS = [
         Binding("enter", "certificate", "Certificate", id="register.certificate",
-                tooltip="Show the certificate of destruction of the highlighted entry's request"),
+                tooltip="Show the certificate of destruction"),
         Binding("f2", "export", "Export", id="register.export",
-                tooltip="Write that certificate to the export folder as a text file"),
+                tooltip="Write the certificate to the export folder"),
         Binding("f5", "refresh", "Refresh", id="register.refresh", tooltip="Load the register again"),
         Binding("escape", "back", "Back", id="register.back", tooltip="Back to the home screen"),
     ]

@@ -55,16 +55,16 @@ class RetentionScreen(Screen[None]):
     CSS_PATH = "retention.tcss"
     AUTO_FOCUS = "#eligible"
     BINDINGS = [
-        Binding("space", "mark", "Mark", id="retention.mark", tooltip="Mark or unmark the customer for a request"),
-        Binding("a", "mark_all", "All", id="retention.mark_all", tooltip="Mark every customer listed, or none",
+        Binding("space", "mark", "Mark", id="retention.mark", tooltip="Mark or unmark for a request"),
+        Binding("a", "mark_all", "All", id="retention.mark_all", tooltip="Mark everyone listed, or no one",
                 show=False),
         Binding("f2", "file_request", "Request", id="retention.request",
-                tooltip="File a destruction request for the marked customers"),
-        Binding("h", "hold", "Hold", id="retention.hold", tooltip="Put the highlighted customer on legal hold"),
+                tooltip="Request destruction of the marked"),
+        Binding("h", "hold", "Hold", id="retention.hold", tooltip="Put this customer on legal hold"),
         Binding("f9", "execute", "Execute", id="retention.execute",
-                tooltip="Destroy the customers of the highlighted approved request (asks first)"),
+                tooltip="Destroy an approved request (asks)"),
         Binding("w", "withdraw", "Withdraw", id="retention.withdraw",
-                tooltip="Withdraw your highlighted request before it is decided (asks first)", show=False),
+                tooltip="Withdraw your waiting request (asks)", show=False),
         Binding("f5", "refresh", "Refresh", id="retention.refresh", tooltip="Run the sweep again", show=False),
         Binding("escape", "back", "Back", id="retention.back", tooltip="Back to the home screen"),
     ]
