@@ -105,7 +105,8 @@ def test_newer_or_older_schema_is_refused(home):
 
 def _valid_resident_ids(data: bytes) -> set[str]:
     found = set()
-    for match in re.finditer(rb"(?<!\d)(\d{17}[\dX])(?!\d)", data):
+    # Not glued to letters or '-': a customer number (C2026…) run into a key id's digits is not an ID.
+    for match in re.finditer(rb"(?<![\dA-Za-z])(\d{17}[\dX])(?![\dA-Za-z-])", data):
         number = match.group(1).decode()
         if resident_id_check_char(number[:17]) == number[17]:
             found.add(number)
