@@ -7,10 +7,13 @@ busy timeout instead of failing with SQLITE_BUSY half-way.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import peewee as pw
+
+from models.errors import RecordKeeperError
 
 db = pw.DatabaseProxy()
 keys_db = pw.DatabaseProxy()
@@ -71,9 +74,64 @@ def is_sqlite() -> bool:
     return isinstance(db.obj, pw.SqliteDatabase)
 
 
-def write():
-    """A write transaction (BEGIN IMMEDIATE on SQLite); nests as a savepoint."""
-    return db.atomic()
+# How long a writer keeps queueing for SQLite's write lock after a busy timeout ran out (another
+# session held the lock that long: a long import batch, a checkpoint waiting for readers).
+WRITE_PATIENCE_SECONDS = 60.0
+
+
+class DatabaseBusy(RecordKeeperError):
+    """Other work held the database for longer than a person should wait; nothing was written."""
+
+
+def _is_busy(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+class _Write:
+    """`db.atomic()` whose BEGIN IMMEDIATE queues (with backoff) instead of failing when the lock is busy.
+
+    Only the BEGIN is retried — before it succeeds the transaction's body has not run — so no
+    caller ever sees SQLITE_BUSY; after WRITE_PATIENCE_SECONDS the caller gets DatabaseBusy.
+    """
+
+    def __enter__(self):
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            self._atomic = db.atomic()
+            try:
+                return self._atomic.__enter__()
+            except pw.OperationalError as exc:
+                if not _is_busy(exc) or db.transaction_depth():
+                    raise
+                if time.monotonic() - started >= WRITE_PATIENCE_SECONDS:
+                    raise DatabaseBusy("the database is busy with other work and nothing was saved; "
+                                       "try again in a moment") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        try:
+            return self._atomic.__exit__(exc_type, exc_value, traceback)
+        except pw.OperationalError as exit_error:
+            # SQLite rolls a whole transaction back by itself on some errors (a full disk, an I/O
+            # error); peewee's own ROLLBACK then fails with "no transaction is active" and would
+            # hide the real cause. Report the cause (the transaction is gone either way).
+            def masking(error: BaseException) -> bool:
+                return "no transaction is active" in str(error) or "no such savepoint" in str(error)
+
+            cause = exc_value if exc_value is not None else exit_error.__context__
+            while cause is not None and masking(cause):  # the failed COMMIT is further down the chain
+                cause = cause.__context__
+            if cause is not None and masking(exit_error) and is_sqlite() and not db.connection().in_transaction:
+                raise cause from None
+            raise
+
+
+def write() -> _Write:
+    """A write transaction (BEGIN IMMEDIATE on SQLite); nests as a savepoint; queues while the lock is busy."""
+    return _Write()
 
 
 def checkpoint_truncate() -> None:

@@ -75,6 +75,9 @@ def open_office(settings: Settings, *, check_schema: bool = True) -> Office:
     hasher = _make_hasher(settings)
     _current = Office(settings, keyring, hasher, hasher.hash(secrets.token_urlsafe(32)))
     try:
+        from models import storage
+
+        storage.check_on_open(settings)  # refuse a read-only, missing or foreign store before writing anything
         migrations.ensure_keystore()
         if check_schema:
             migrations.check_version()

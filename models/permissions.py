@@ -100,10 +100,7 @@ def service(permission: Perm) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         name = f"{fn.__module__}.{fn.__qualname__}"
 
-        @functools.wraps(fn)
-        def wrapper(actor: Actor, *args, **kwargs):
-            if not isinstance(actor, Actor):
-                raise TypeError(f"{name} needs the acting staff member first")
+        def checked(actor: Actor, *args, **kwargs):
             from models import staff  # late import: staff uses this module
 
             roles = staff.current_roles(actor)
@@ -117,6 +114,21 @@ def service(permission: Perm) -> Callable[[F], F]:
                 )
                 raise PermissionDenied(f"{actor.username} may not do this ({permission.value})")
             return fn(actor, *args, **kwargs)
+
+        @functools.wraps(fn)
+        def wrapper(actor: Actor, *args, **kwargs):
+            if not isinstance(actor, Actor):
+                raise TypeError(f"{name} needs the acting staff member first")
+            try:
+                return checked(actor, *args, **kwargs)
+            except Exception as exc:
+                from models import storage
+
+                failure = storage.storage_failure(exc)  # a full or read-only disk: a clear refusal, not a driver error
+                if failure is None:
+                    raise
+                storage.after_failure(failure)
+                raise failure from None
 
         wrapper.__permission__ = permission  # type: ignore[attr-defined]
         SERVICES[name] = permission

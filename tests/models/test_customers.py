@@ -370,11 +370,17 @@ def test_a_tampered_wrapped_key_is_an_integrity_failure(clerk):
         customers.get_customer(clerk, number)
 
 
-def test_another_master_key_cannot_decrypt(settings, clerk):
+def test_another_master_key_cannot_decrypt(settings, clerk, monkeypatch):
     number = customers.create_customer(clerk, make_data(25)).customer_no
     office_mod.close_office()
     settings.master_key_path.unlink()
     crypto.create_master_key(settings.master_key_path)
+    from models import storage
+    from models.errors import KeyFileError
+
+    with pytest.raises(KeyFileError, match="does not open this office's key store"):
+        office_mod.open_office(settings)  # refused at start (tests/models/test_faults.py)
+    monkeypatch.setattr(storage, "_check_master_key", lambda settings: None)  # past that check, the crypto holds
     office_mod.open_office(settings)
     with pytest.raises(IntegrityFailure):
         customers.get_customer(clerk, number)
