@@ -30,13 +30,13 @@ from models.audit_browse import AuditDetail, AuditFilter, AuditPage
 from models.errors import FieldError, NotFound, RecordKeeperError, ValidationError
 from models.permissions import Actor
 from tui.i18n import N_, _
-from tui.safe_text import safe_plain, safe_text
+from tui.safe_text import pad, safe_plain, safe_text
 from tui.widgets.field_input import FieldInput
 from tui.widgets.footer import Footer
 
 OUTCOME_WORDS = {"ok": N_("ok"), "denied": N_("denied"), "failed": N_("failed")}
-FILTER_FIELDS = (("since", "From", 12), ("until", "To", 12), ("staff", "Staff", 14), ("action", "Action", 18),
-                 ("customer_no", "Customer", 13), ("outcome", "Result", 8))
+FILTER_FIELDS = (("since", N_("From"), 12), ("until", N_("To"), 12), ("staff", N_("Staff"), 14),
+                 ("action", N_("Action"), 18), ("customer_no", N_("Customer"), 13), ("outcome", N_("Result"), 8))
 FIELD_LABELS = {name: label for name, label, _w in FILTER_FIELDS}
 
 
@@ -436,7 +436,7 @@ class AuditEntryScreen(ModalScreen[None]):
         ]
         body = Content("\n").join(
             value if len(value.plain) > VALUE_CELLS else
-            Content.assemble((f"{_(label) if label and not label.startswith('· ') else label:<15.15} ", "bold"),
+            Content.assemble((pad(_(label) if label and not label.startswith('· ') else label, 15) + " ", "bold"),
                              value)
             for label, value in lines)
         self.query_one("#entry-title", Static).update(Content(_("Audit entry {seq}").format(seq=d.seq)))

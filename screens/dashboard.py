@@ -27,7 +27,7 @@ from models.dashboard import Anomaly, Chart, Dashboard
 from models.errors import RecordKeeperError
 from models.permissions import Actor
 from tui.i18n import N_, _
-from tui.safe_text import safe_plain, safe_text
+from tui.safe_text import pad, safe_plain, safe_text
 from tui.widgets.footer import Footer
 
 PERIODS = (7, 30, 90, 365)
@@ -229,7 +229,7 @@ class DashboardScreen(Screen[None]):
         word = _("SERIOUS") if anomaly.severity == "danger" else _("check")
         style = "$state-danger bold" if anomaly.severity == "danger" else "$state-warning bold"
         arrow = " →" if anomaly.drill is not None or anomaly.drill_seq else ""
-        return Content.assemble((f"{word:<8}", style), safe_text(anomaly.text(_), 62), arrow)
+        return Content.assemble((pad(word, 8), style), safe_text(anomaly.text(_), 62), arrow)
 
     def _draw_charts(self) -> None:
         board = self.board

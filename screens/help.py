@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -39,11 +41,16 @@ class HelpScreen(ModalScreen[None]):
         self.for_screen = for_screen
 
     def compose(self) -> ComposeResult:
-        lines = [f"{key:>10}  {description:<18} {tooltip}" for key, description, tooltip in
-                 binding_rows(self.for_screen)]
+        # A grid measures cells (Chinese takes two) and wraps a long tooltip under itself.
+        keys = Table.grid(padding=(0, 1))
+        keys.add_column(justify="right", no_wrap=True)
+        keys.add_column(no_wrap=True)
+        keys.add_column(ratio=1)
+        for key, description, tooltip in binding_rows(self.for_screen):
+            keys.add_row(Text(key), Text(description), Text(tooltip))
         with VerticalScroll(id="help-box"):
             yield Static(_("Keys"), classes="title")
-            yield Static("\n".join(lines), id="help-keys", markup=False)
+            yield Static(keys, id="help-keys")
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

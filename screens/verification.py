@@ -26,7 +26,7 @@ from models.verification import CONTACT_FIELDS, DueItem, DuePage, VerificationCa
 from screens.change_request import ChangeRequestScreen, choice_label, display_value, field_label
 from screens.dialogs.note import NoteDialog
 from tui.i18n import N_, _
-from tui.safe_text import safe_plain, safe_text
+from tui.safe_text import pad, safe_plain, safe_text
 from tui.widgets.footer import Footer
 
 PAGE = 50
@@ -246,8 +246,8 @@ class VerificationCheckScreen(Screen[bool]):
         lines = [_("Past checks")]
         for entry in card.checks[:6]:
             note = f"  {safe_plain(entry.note, 30)}" if entry.note else ""
-            lines.append(f"  {entry.checked_at:%Y-%m-%d}  {safe_plain(entry.actor, 10):<10} "
-                         f"{choice_label(entry.outcome):<12}{note}")
+            lines.append(f"  {entry.checked_at:%Y-%m-%d}  {pad(safe_plain(entry.actor, 10), 10)} "
+                         f"{pad(choice_label(entry.outcome), 12)}{note}")
         if not card.checks:
             lines.append("  " + _("none yet"))
         self.query_one("#check-history", Static).update(Content("\n".join(lines)))
@@ -259,7 +259,8 @@ class VerificationCheckScreen(Screen[bool]):
         values = {**self.card.values, **self.revealed}
         lines = [_("Contact") + ("" if self.revealed else "  " + _("(F4 reveals; audited)"))]
         for name in (*CONTACT_FIELDS, "preferred_channel"):
-            lines.append(f"  {safe_plain(field_label(name), 16):<16} {safe_plain(display_value(name, values.get(name)) or '—', 50)}")
+            lines.append(f"  {pad(safe_plain(field_label(name), 16), 16)} "
+                         f"{safe_plain(display_value(name, values.get(name)) or '—', 50)}")
         lines.append(_("Address"))
         address = " ".join(safe_plain(display_value(n, values.get(n)), 20) for n in ADDRESS_FIELDS if values.get(n))
         lines.append("  " + (address or "—"))

@@ -11,7 +11,7 @@ import unicodedata
 from rich.cells import cell_len, get_character_cell_size
 from textual.content import Content
 
-__all__ = ["ELLIPSIS", "safe_plain", "safe_text"]
+__all__ = ["ELLIPSIS", "pad", "safe_plain", "safe_text"]
 
 ELLIPSIS = "…"
 
@@ -107,6 +107,19 @@ def safe_plain(value: object, max_length: int = 200, *, multiline: bool = False)
     if over_raw_limit:
         text = text[:raw_limit]
     return _fit(_clean(text, multiline), max_length, force_ellipsis=over_raw_limit)
+
+
+def pad(text: str, cells: int, *, align: str = "left") -> str:
+    """`text` cut to `cells` terminal cells (with an ellipsis) and padded with spaces to exactly that width.
+
+    For columns built from strings: Chinese characters take two cells, so `f"{text:<10}"` (which counts
+    characters) misaligns them. `align` is "left" or "right". `text` should already be safe (`safe_plain`).
+    """
+    if cells < 1:
+        return ""
+    fitted = _fit(text, cells, force_ellipsis=False) if cell_len(text) > cells else text
+    gap = " " * max(cells - cell_len(fitted), 0)
+    return gap + fitted if align == "right" else fitted + gap
 
 
 def safe_text(value: object, max_length: int = 200, *, multiline: bool = False) -> Content:

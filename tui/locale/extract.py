@@ -9,7 +9,9 @@ literals anywhere in those folders (role names, states, document types, group ti
 message (`NotFound("…")`, `Conflict("…")`, `ValueError("…")`…), which screens show through `_()`.
 An f-string message becomes a template with `{0}`, `{1}`… for its values; `tui.i18n._` matches a
 message against those templates and translates the values it recognises (labels, categories).
-Customer field labels are not messages: `models/fields.py` has both languages (`tui.i18n.field_label`).
+The descriptions of the keys Textual's own widgets bind (shown by F1 help: "Page Down", "Select
+all"…) are messages too, read from the installed (pinned) Textual, its demo and command palette
+left out. Customer field labels are not messages: `models/fields.py` has both languages (`tui.i18n.field_label`).
 
 Run `python tui/locale/extract.py` to list what the Chinese catalogue lacks (exit 1 if anything),
 or `--update` to append the missing messages to it, untranslated, with where each is used.
@@ -127,13 +129,33 @@ def _messages_in(tree: ast.AST, relative: str) -> Iterable[tuple[str, str]]:
                         yield text, f"{relative}:{value.lineno}"
 
 
-def collect(root: Path = ROOT) -> dict[str, list[str]]:
+def _textual_key_descriptions() -> Iterable[tuple[str, str]]:
+    """The descriptions of the bindings in Textual's widgets and containers."""
+    import textual
+
+    package = Path(textual.__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("demo/") or relative == "command.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=relative)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _call_name(node) == "Binding":
+                text = _literal(_argument(node, "description", 2))
+                if text:
+                    yield text, f"textual/{relative}:{node.lineno}"
+
+
+def collect(root: Path = ROOT, *, include_textual: bool = True) -> dict[str, list[str]]:
     """Every msgid the interface uses, with the places it is used, in first-seen order."""
     found: dict[str, list[str]] = {}
     for path in source_files(root):
         relative = path.relative_to(root).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=relative)
         for msgid, where in _messages_in(tree, relative):
+            found.setdefault(msgid, []).append(where)
+    if include_textual:
+        for msgid, where in _textual_key_descriptions():
             found.setdefault(msgid, []).append(where)
     return found
 
@@ -165,10 +187,12 @@ def catalogue_entries(po_path: Path = PO_PATH) -> dict[str, str]:
     return entries
 
 
-def missing_messages(root: Path = ROOT, po_path: Path = PO_PATH) -> dict[str, list[str]]:
+def missing_messages(root: Path = ROOT, po_path: Path = PO_PATH, *,
+                     include_textual: bool = True) -> dict[str, list[str]]:
     """The msgids the interface uses that the catalogue lacks or leaves untranslated."""
     entries = catalogue_entries(po_path)
-    return {msgid: places for msgid, places in collect(root).items() if not entries.get(msgid, "").strip()}
+    return {msgid: places for msgid, places in collect(root, include_textual=include_textual).items()
+            if not entries.get(msgid, "").strip()}
 
 
 def _po_quote(text: str) -> str:
