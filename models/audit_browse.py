@@ -129,10 +129,14 @@ def make_filter(since: object = None, until: object = None, staff: str = "", act
     return AuditFilter(start, end, staff_name, action_code, number, outcome_code)
 
 
+def local_midnight_utc(day: dt.date) -> dt.datetime:
+    """The start of `day` in the office's local time, in UTC (tables store naive UTC: drop tzinfo)."""
+    return dt.datetime.combine(day, dt.time.min).astimezone().astimezone(dt.timezone.utc)
+
+
 def day_start_utc(day: dt.date) -> str:
     """The start of `day` in the office's local time, as the audit log's UTC timestamp text."""
-    moment = dt.datetime.combine(day, dt.time.min).astimezone().astimezone(dt.timezone.utc)
-    return moment.isoformat(timespec="milliseconds")
+    return local_midnight_utc(day).isoformat(timespec="milliseconds")
 
 
 def seq_bounds(since: dt.date | None, until: dt.date | None) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ import peewee as pw
 
 from models import audit, clock
 from models.audit import AuditEntry
-from models.audit_browse import AuditFilter, conditions_for
+from models.audit_browse import AuditFilter, conditions_for, local_midnight_utc
 from models.customers import Customer
 from models.permissions import Actor, Perm, service
 
@@ -162,8 +162,8 @@ def _destroyed_by_month(months: list[tuple[dt.date, dt.date]]) -> list[int] | No
 
         out = []
         for first, after in months:
-            low = _utc_naive(dt.datetime.combine(first, dt.time.min).astimezone())
-            high = _utc_naive(dt.datetime.combine(after, dt.time.min).astimezone())
+            low = local_midnight_utc(first).replace(tzinfo=None)
+            high = local_midnight_utc(after).replace(tzinfo=None)
             out.append(DestructionRegister.select().where(DestructionRegister.destroyed_at >= low,
                                                           DestructionRegister.destroyed_at < high).count())
         return out

@@ -56,11 +56,6 @@ def _utcnow() -> dt.datetime:
     return clock.now().astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
-def _local_midnight_utc(day: dt.date) -> dt.datetime:
-    """The start of `day` in the office's local time, as the naive UTC the table stores."""
-    return dt.datetime.combine(day, dt.time.min).astimezone().astimezone(dt.timezone.utc).replace(tzinfo=None)
-
-
 def _text(value: str, field: str, low: int, high: int, *, multiline: bool, what: str) -> tuple[str, list[FieldError]]:
     text = value.strip() if multiline else " ".join(value.split())
     if len(text) < low or len(text) > high or validation.forbidden_characters(text, allow_newline=multiline):
@@ -135,7 +130,10 @@ def respond(actor: Actor, suggestion_id: int, status: str, response: str) -> Sug
 
 def _in_period(start: dt.date, end: dt.date) -> list[SuggestionView]:
     """Suggestions made in [start, end] or answered then, or still waiting for an answer."""
-    low, high = _local_midnight_utc(start), _local_midnight_utc(end + dt.timedelta(days=1))
+    from models.audit_browse import local_midnight_utc
+
+    low = local_midnight_utc(start).replace(tzinfo=None)
+    high = local_midnight_utc(end + dt.timedelta(days=1)).replace(tzinfo=None)
     query = Suggestion.select().where(
         ((Suggestion.created_at >= low) & (Suggestion.created_at < high))
         | ((Suggestion.responded_at >= low) & (Suggestion.responded_at < high))
