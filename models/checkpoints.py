@@ -248,6 +248,9 @@ class CheckpointSet:
 
 
 def _parse(data: dict, public_hex: str, where: str, problems: list[str]) -> Checkpoint | None:
+    if data.get("key_id") not in (None, key_id_of(public_hex)):
+        problems.append(f"{where} was signed with another key (another office's, or a replaced master key)")
+        return None
     if not signature_ok(public_hex, data):
         problems.append(f"{where} has a bad signature (altered, or signed with another key)")
         return None

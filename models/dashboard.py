@@ -397,10 +397,13 @@ def build(start: dt.date, end: dt.date, branch: str = "") -> Dashboard:
                                      (("staff", person.username), ("date", str(person.expires_on)))))
 
     chain = chain_status()
-    if chain.ok is False:
+    if chain.ok is False and chain.first_bad_seq:
         anomalies.insert(0, Anomaly("chain_broken", "danger",
                                     N_("The audit chain failed verification at entry {seq}"),
-                                    (("seq", str(chain.first_bad_seq or "?")),), drill_seq=chain.first_bad_seq))
+                                    (("seq", str(chain.first_bad_seq)),), drill_seq=chain.first_bad_seq))
+    elif chain.ok is False:  # the log itself replayed, a signed checkpoint file did not
+        anomalies.insert(0, Anomaly("chain_broken", "danger", N_("The audit chain failed verification: {reason}"),
+                                    (("reason", chain.reason),), AuditFilter(action="AUDIT_VERIFY")))
     elif not chain.verified_at or (now - _utc_naive(dt.datetime.fromisoformat(chain.verified_at))).days \
             >= VERIFY_STALE_DAYS:
         anomalies.append(Anomaly("chain_unverified", "warning",

@@ -212,8 +212,11 @@ class DashboardScreen(Screen[None]):
         if chain.ok:
             return Content.assemble(label, ": ", (_("INTACT"), "$state-ok bold"), " · ", _(
                 "verified {when}, {entries} entries").format(when=when, entries=f"{chain.entries:,}"))
+        if not chain.first_bad_seq:
+            return Content.assemble(label, ": ", (_("TAMPERED"), "$state-danger bold"), " · ",
+                                    _("a signed checkpoint (checked {when})").format(when=when))
         return Content.assemble(label, ": ", (_("TAMPERED"), "$state-danger bold"), " · ", _(
-            "first bad entry {seq} (checked {when})").format(seq=chain.first_bad_seq or "?", when=when))
+            "first bad entry {seq} (checked {when})").format(seq=chain.first_bad_seq, when=when))
 
     def _figures_line(self, board: Dashboard) -> Content:
         names = {"review_queue": N_("Queue"), "change_requests": N_("Changes"),

@@ -145,7 +145,7 @@ def test_a_forged_checkpoint_line_fails_verification(office):
     fill(2)
     path = office.settings.home / "checkpoints" / checkpoints.LOG_NAME
     forged = {"seq": 1, "head": "ab" * 32, "ts": "2026-11-25T02:00:00.000+00:00", "kind": "interval",
-              "key_id": "x", "sig": "00" * 64}
+              "key_id": checkpoints.key_id_of(checkpoints.public_key_hex()), "sig": "00" * 64}
     with open(path, "a") as handle:
         handle.write(json.dumps(forged) + "\n")
     result = audit.verify_chain()
@@ -228,3 +228,20 @@ def test_a_failing_checkpoint_write_does_not_fail_the_change_and_is_retried(offi
     monkeypatch.setattr(checkpoints, "_write_slot", real)
     fill(1)
     assert head_file(office)["checkpoint"]["seq"] == seq + 1
+
+
+def test_a_checkpoint_from_another_office_is_named_as_such(office, tmp_path):
+    """Another office (another master key) writing into this office's checkpoint folder."""
+    from models import crypto
+
+    fill(2)
+    other = crypto.KeyRing.from_master(b"\x07" * 32)
+    foreign_key = checkpoints.Ed25519PrivateKey.from_private_bytes(other.checkpoint)
+    public = foreign_key.public_key().public_bytes(checkpoints.Encoding.Raw, checkpoints.PublicFormat.Raw).hex()
+    line = {"seq": 1, "head": newest().hash, "ts": "2026-11-25T02:00:00.000+00:00", "kind": "interval",
+            "key_id": checkpoints.key_id_of(public)}
+    line["sig"] = foreign_key.sign(checkpoints.signed_bytes(1, line["head"], line["ts"], "interval")).hex()
+    with open(office.settings.home / "checkpoints" / checkpoints.LOG_NAME, "a") as handle:
+        handle.write(json.dumps(line) + "\n")
+    result = audit.verify_chain()
+    assert not result.ok and "another key" in result.reason and result.first_bad_seq is None
