@@ -221,6 +221,10 @@ def write_checkpoint(force_interval: bool = False) -> Checkpoint | None:
         slots = _read_slots(directory) or [None, None]
         newest = max((0, 1), key=lambda i: _slot_seq(slots[i]))
         current_seq = _slot_seq(slots[newest])
+        owner = ((slots[newest] or {}).get("checkpoint") or {}).get("key_id")
+        if owner and owner != key_id_of(public_key_hex()):
+            # E.g. a process still running on an office that was replaced at the same path.
+            raise RuntimeError("the checkpoint folder belongs to another office")
         interval = (slots[newest] or {}).get("last_interval") or {"seq": 0, "ts": ""}
         checkpoint = sign(seq, head_hash, ts, "head")
         due = force_interval or seq - int(interval["seq"]) >= INTERVAL_ENTRIES or (

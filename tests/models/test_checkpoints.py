@@ -245,3 +245,19 @@ def test_a_checkpoint_from_another_office_is_named_as_such(office, tmp_path):
         handle.write(json.dumps(line) + "\n")
     result = audit.verify_chain()
     assert not result.ok and "another key" in result.reason and result.first_bad_seq is None
+
+
+def test_a_process_of_a_replaced_office_does_not_write_into_the_new_ones_folder(office, monkeypatch):
+    from models import crypto
+
+    fill(2)
+    before = (office.settings.home / "checkpoints" / checkpoints.HEAD_NAME).read_bytes()
+    other = crypto.KeyRing.from_master(b"\x07" * 32)
+    monkeypatch.setattr(office, "keyring", other)  # this process now holds another office's keys
+    with pytest.raises(RuntimeError, match="another office"):
+        checkpoints.write_checkpoint()
+    audit.append(actor_id=1, actor="admin", action="TEST")  # the entry is kept; only the signing is refused
+    assert (office.settings.home / "checkpoints" / checkpoints.HEAD_NAME).read_bytes() == before
+    monkeypatch.undo()
+    fill(1)
+    assert audit.verify_chain().ok
