@@ -106,7 +106,8 @@ def checkpoint_dir() -> Path:
 
 
 def _ensure_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Never its parents: an office folder deleted under a running process must stay deleted.
+    path.mkdir(mode=0o700, exist_ok=True)
 
 
 class _FileLock:

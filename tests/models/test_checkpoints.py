@@ -261,3 +261,12 @@ def test_a_process_of_a_replaced_office_does_not_write_into_the_new_ones_folder(
     monkeypatch.undo()
     fill(1)
     assert audit.verify_chain().ok
+
+
+def test_a_deleted_office_folder_is_not_created_again_by_a_late_checkpoint(office, tmp_path, monkeypatch):
+    fill(1)
+    gone = tmp_path / "gone" / "office"
+    monkeypatch.setattr(checkpoints, "checkpoint_dir", lambda: gone / checkpoints.DIR_NAME)
+    with pytest.raises(FileNotFoundError):
+        checkpoints.write_checkpoint()
+    assert not gone.exists()
