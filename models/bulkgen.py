@@ -23,11 +23,11 @@ from models.permissions import Actor, Perm, service
 FIRST_YEAR_BACK = 9  # customers created over this many years before this one (≈100k a year at a million)
 BATCH = 2000
 DEMO_LABELS = (
-    ("VIP", "accent", "High-value customer; senior clerk handles requests"),
-    ("理赔中", "state-warning", "A claim is open"),
-    ("需回访", "primary", "Call back after the last contact"),
-    ("高风险", "state-danger", "Anti-money-laundering review"),
-    ("纸档缺失", "state-muted", "Paper file not found in the cabinet"),
+    ("VIP", "accent", "高价值客户，由资深经办人处理"),
+    ("理赔中", "state-warning", "有未结理赔"),
+    ("需回访", "primary", "上次联系后需回访"),
+    ("高风险", "state-danger", "反洗钱审查中"),
+    ("纸档缺失", "state-muted", "柜中未找到纸质档案"),
 )
 LABEL_SHARE = 0.06  # each demo label goes to about this share of customers
 GIVEN_CHARS = ("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红建飞文辉力鹏宇浩"

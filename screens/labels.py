@@ -78,7 +78,7 @@ class LabelsScreen(Screen[None]):
             with Vertical(id="label-form"):
                 yield Static("", id="label-form-title", classes="title")
                 with Horizontal(classes="label-row"):
-                    yield Label(_("Name"), classes="label-label")
+                    yield Label(_("Label name"), classes="label-label")
                     yield FieldInput(id="label-name", max_length=30)
                     yield Static("", id="label-name-error", classes="label-error")
                 with Horizontal(classes="label-row"):
@@ -95,7 +95,7 @@ class LabelsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#labels-table", DataTable)
-        for key, label, width in (("colour", N_("Colour"), 8), ("name", N_("Name"), 16),
+        for key, label, width in (("colour", N_("Colour"), 8), ("name", N_("Label name"), 16),
                                   ("description", N_("Description"), 26), ("count", N_("Customers"), 9),
                                   ("state", N_("State"), 7)):
             table.add_column(Content(_(label)), width=width, key=key)
@@ -119,7 +119,7 @@ class LabelsScreen(Screen[None]):
         for label in self.labels:
             table.add_row(colour_swatch(label.colour), safe_text(label.name, 16), safe_text(label.description, 26),
                           Content(f"{message.usage.get(label.label_id, 0):>9,}"),
-                          Content(_("active") if label.active else _("retired")), key=str(label.label_id))
+                          Content(_("in use") if label.active else _("retired")), key=str(label.label_id))
         if self.labels:
             table.move_cursor(row=min(max(row, 0), len(self.labels) - 1))
         self._message(_("F3: new label · Enter: edit · F6: retire or restore") if self.labels

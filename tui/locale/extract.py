@@ -1,7 +1,8 @@
 """Collect every message the interface translates, by reading the source (ast), never by running it.
 
 Messages are: the string literal in every `_("…")` and `N_("…")` call in `tui/`, `screens/` and
-`models/` (models mark the English they hand the UI with `N_`); the description and tooltip of
+`models/` (models mark the English they hand the UI with `N_`, or keep it in tables: `*_TEMPLATES`
+dictionaries and the retention rules' labels and legal bases); the description and tooltip of
 every `Binding` in `tui/` and `screens/` (the footer and F1 help translate them); the home menu
 labels of `models/home.py`; and the values of every `*_LABELS` / `*_TITLES` dictionary of string
 literals anywhere in those folders (role names, states, document types, group titles); and, in
@@ -32,7 +33,8 @@ SOURCE_DIRS = ("tui", "screens", "models")
 PO_PATH = Path(__file__).resolve().parent / "zh" / "LC_MESSAGES" / "recordkeeper.po"
 _TRANSLATING_CALLS = {"_", "N_"}
 _BINDING_POSITIONS = {"description": 2, "tooltip": 6}  # Binding(key, action, description, show, key_display, priority, tooltip)
-_LABEL_DICT_SUFFIXES = ("_LABELS", "_TITLES")
+_LABEL_DICT_SUFFIXES = ("_LABELS", "_TITLES", "_TEMPLATES")
+_MODEL_TEXT_CALLS = {"RuleDefault": (6, 7)}  # models' tables of English text: positions of the msgids
 _MODEL_MESSAGE_CALLS = {"FieldError": 1, "FieldProblem": 1}  # class -> position of the message
 _MODEL_ERRORS = {"NotFound", "Conflict", "IntegrityFailure", "PermissionDenied", "RecordKeeperError",
                  "ValueError", "ResidentIdError"}
@@ -91,6 +93,10 @@ def _model_messages(tree: ast.AST, relative: str) -> Iterable[tuple[str, str]]:
         if not isinstance(node, ast.Call):
             continue
         name = _call_name(node)
+        for position in _MODEL_TEXT_CALLS.get(name, ()):
+            text = _literal(node.args[position]) if len(node.args) > position else None
+            if text:
+                yield text, f"{relative}:{node.lineno}"
         position = _MODEL_MESSAGE_CALLS.get(name, 0 if name in _MODEL_ERRORS else None)
         if position is None:
             continue
