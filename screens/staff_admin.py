@@ -35,7 +35,7 @@ from tui.widgets.footer import Footer
 
 ROLE_WORDS = {"clerk": N_("clerk"), "reviewer": N_("reviewer"), "supervisor": N_("supervisor"),
               "records_officer": N_("records officer"), "auditor": N_("auditor"), "admin": N_("admin")}
-TRAINING_WORDS = {"current": N_("current"), "due_soon": N_("due soon"), "expired": N_("EXPIRED"),
+TRAINING_WORDS = {"current": N_("valid"), "due_soon": N_("due soon"), "expired": N_("EXPIRED"),
                   "none": N_("none")}
 
 
@@ -321,7 +321,7 @@ class StaffAdminScreen(Screen[None]):
         keep = table.cursor_row
         table.clear()
         for person in self.people:
-            state = _("locked") if person.locked else _("active") if person.active else _("disabled")
+            state = _("locked") if person.locked else _("enabled") if person.active else _("disabled")
             state_cell = Text(state) if person.active and not person.locked else Text(
                 state, style=state_style(self.app, "danger"))
             status = message.training.get(person.staff_id)
@@ -341,7 +341,7 @@ class StaffAdminScreen(Screen[None]):
         for view in self.branch_list:
             person = f"{view.records_person} {view.records_person_name}" if view.records_person else _("— none —")
             branch_table.add_row(Text(view.code), Text(safe_plain(view.name, 18)), Text(safe_plain(person, 28)),
-                                 Text(_("active") if view.active else _("closed")), key=str(view.branch_id))
+                                 Text(_("in use") if view.active else _("closed")), key=str(view.branch_id))
         if self.branch_list:
             branch_table.move_cursor(row=min(keep, len(self.branch_list) - 1))
         self._status()
@@ -488,7 +488,7 @@ class StaffAdminScreen(Screen[None]):
                   FormField("records_person", N_("Records person"), branch.records_person if branch else "",
                             max_length=32, placeholder=_("username"), restrict=r"[A-Za-z0-9._\-]*"),
                   FormField("active", N_("State"), "1" if branch is None or branch.active else "0", kind="choice",
-                            choices=(("1", N_("active")), ("0", N_("closed"))))]
+                            choices=(("1", N_("in use")), ("0", N_("closed"))))]
 
         def submit(values: dict) -> object:
             return branches.save_branch(self.actor, values["code"], values["name"], values["records_person"],
