@@ -90,7 +90,7 @@ class SuggestionsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for header, width in ((N_("No."), 4), (N_("Date"), 10), (N_("From"), 10), (N_("Status"), 12),
+        for header, width in ((N_("No."), 4), (N_("Date"), 10), (N_("Author"), 10), (N_("Status"), 12),
                               (N_("Title"), 30)):
             table.add_column(Text(_(header)), width=width)
         self.load()
