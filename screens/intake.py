@@ -444,6 +444,9 @@ class IntakeFormScreen(Screen[None]):
             self.load_form()
         else:
             self._update_age()
+            for name in DEFAULTS:  # the preset codes, in words
+                self._show_choice_word(name, validation.validate_field(
+                    name, DEFAULTS[name], DEFAULTS, today=clock.today())[0])
             self.query_one("#f-full_name", Input).focus()
         self._show_documents()
 
@@ -589,10 +592,24 @@ class IntakeFormScreen(Screen[None]):
         else:
             self.warnings.pop(name, None)
         self._render_message(name)
+        if spec.kind in (Kind.CHOICE, Kind.BOOL):
+            self._show_choice_word(name, None if error is not None or not raw else cleaned)
         if name == "id_type":
             self._set_id_restriction()
             if self.values.get("id_number"):
                 self._check_field("id_number")
+
+    def _show_choice_word(self, name: str, cleaned: object) -> None:
+        """Beside a coded field, what its value means in words (the clerk types a code or a number)."""
+        if cleaned is None:
+            word = ""
+        elif isinstance(cleaned, bool):
+            word = _("yes") if cleaned else _("no")
+        else:
+            from screens.change_request import choice_label
+
+            word = choice_label(str(cleaned))
+        self.query_one(f"#side-{name}", Static).update(safe_text(word, 15))
 
     def _check_identity(self, left: str, quiet: bool = False) -> None:
         record = intake.expand_all(self.values)

@@ -35,7 +35,7 @@ _TRANSLATING_CALLS = {"_", "N_"}
 _BINDING_POSITIONS = {"description": 2, "tooltip": 6}  # Binding(key, action, description, show, key_display, priority, tooltip)
 _LABEL_DICT_SUFFIXES = ("_LABELS", "_TITLES", "_TEMPLATES")
 _MODEL_TEXT_CALLS = {"RuleDefault": (6, 7)}  # models' tables of English text: positions of the msgids
-_MODEL_MESSAGE_CALLS = {"FieldError": 1, "FieldProblem": 1}  # class -> position of the message
+_MODEL_MESSAGE_CALLS = {"FieldError": 1, "FieldProblem": 1, "_error": 2}  # call -> position of the message
 _MODEL_ERRORS = {"NotFound", "Conflict", "IntegrityFailure", "PermissionDenied", "RecordKeeperError",
                  "ValueError", "ResidentIdError"}
 _CODE = re.compile(r"[a-z_]+")  # an error code such as "bad_format", not a message
