@@ -9,6 +9,7 @@ import argparse
 import getpass
 import shutil
 import sys
+from dataclasses import replace
 
 
 from models.errors import (
@@ -19,6 +20,7 @@ from models.settings import Settings, load_settings
 from tui import browse_commands, retention_commands
 
 DEMO_MARKER = ".recordkeeper-demo-office"
+DEMO_OFFICE_NAME = "示范保险档案室 Demo Records"
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
 EXIT_DENIED = 4
@@ -109,6 +111,8 @@ def cmd_demo(settings: Settings, args) -> int:
         shutil.rmtree(home)
     office.create_office_files(settings)
     (home / DEMO_MARKER).write_text("demo office: safe to delete\n")
+    settings = replace(settings, office_name=DEMO_OFFICE_NAME)  # shown on the login screen
+    settings.config_path.write_text(f'office_name = "{DEMO_OFFICE_NAME}"\n', encoding="utf-8")
     office.open_office(settings, check_schema=False)
     migrations.migrate()
     password = demo.demo_password()
