@@ -93,7 +93,8 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
             self.call_from_thread(self.exit, None, return_code, message)
 
     def _settle_screen_change(self) -> None:
-        if not self.is_headless and self._running:
+        # Not for the first screen (the login screen): there is nothing to mask, and it would wait.
+        if not self.is_headless and self._running and len(self.screen_stack) > 1:
             self.delay_update(SCREEN_CHANGE_SETTLE_SECONDS)
 
     def push_screen(self, *args, **kwargs):

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import RenderableType
 from rich.text import Text
-from rich.traceback import Trace, Traceback
 from textual.worker import WorkerFailed
 
 from tui.i18n import _
 
 if TYPE_CHECKING:
+    from rich.traceback import Trace
     from textual.app import App
 
     _AppBase = App[Any]
@@ -151,6 +151,8 @@ class SafeErrorsMixin(_AppBase):
 
     def panic(self, *renderables: RenderableType) -> None:
         """Exit with messages, except that a Rich traceback (the driver's input thread sends one) is logged instead."""
+        from rich.traceback import Traceback  # imported here: it pulls in pygments, which start-up does not need
+
         traces = [renderable for renderable in renderables if isinstance(renderable, Traceback)]
         if not traces:
             super().panic(*renderables)
