@@ -21,7 +21,7 @@ from models.labels import CustomerLabel, Label
 from models.permissions import Actor, Perm, service
 
 FIRST_YEAR_BACK = 9  # customers created over this many years before this one (≈100k a year at a million)
-BATCH = 2000
+BATCH = 5000
 DEMO_LABELS = (
     ("VIP", "accent", "高价值客户，由资深经办人处理"),
     ("理赔中", "state-warning", "有未结理赔"),

@@ -47,7 +47,7 @@ FILE_DEFAULTS = ("consent_date", "consent_scope", "id_type", "branch", "category
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8-sig", "gb18030": "gb18030",
              "gbk": "gb18030", "gb2312": "gb18030"}
 MAX_CELL_CHARS = 1_000_000  # beyond any field's limit; a longer cell is refused as a row, not a crash
-BATCH_ROWS = 2000
+BATCH_ROWS = 10_000  # one transaction and one audit entry each; big batches write each index page fewer times
 PARALLEL_FROM_ROWS = 4000
 _SURROGATE = re.compile("[\udc80-\udcff]")  # undecodable bytes, kept by errors="surrogateescape"
 
@@ -442,14 +442,16 @@ def import_customers(actor: Actor, path: Path | str, *, mapping: dict[str, str] 
             customers._backfill_fingerprints()  # rows written by an older release: found by fingerprint too
         keys = customers.seal_keys()
         seen: dict[str, int] = {}
+        processes = worker_count(rows_expected, workers)
+        if processes:  # enough batches to keep every worker busy
+            batch_rows = min(batch_rows, max(500, rows_expected // (processes * 4)))
         tasks = ((first_row, first_line, text, fields, encoding, file_defaults, today, keys)
                  for first_row, first_line, text in _records(handle, reader.line_num + 1, batch_rows))
         cache = contextlib.ExitStack()
         if not check_only:
             cache.enter_context(customers.bulk_cache())
         try:
-            for number, results in enumerate(ordered_map(_prepare_chunk, tasks,
-                                                         worker_count(rows_expected, workers))):
+            for number, results in enumerate(ordered_map(_prepare_chunk, tasks, processes)):
                 accepted: list[tuple[int, int, customers.SealedCustomer]] = []
                 for row, line, sealed, problems in results:
                     rows_done += 1

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sqlite3
 import time
 import uuid
 
-from tests.benchmarks.bench_browse import CUSTOMERS, HOME, clerk, million  # noqa: F401 (the shared office)
+from tests.benchmarks.bench_browse import CUSTOMERS, HOME, clerk, million, record  # noqa: F401 (the shared office)
 
 ROWS = int(os.environ.get("RK_BENCH_IMPORT_ROWS", "100000"))
 
@@ -26,7 +27,10 @@ def test_import_rate_beside_raw_executemany(million, tmp_path):  # noqa: F811
     path = tmp_path / "legacy.csv"
     before = Customer.select().count()
     bulkgen.write_import_file(path, ROWS, seed=before)  # new people on every run of a kept office
-    report = importer.import_customers(clerk(), path, rejects_path=tmp_path / "rejects.csv")
+    actor = clerk()
+    cpu_before = _cpu_seconds()
+    report = importer.import_customers(actor, path, rejects_path=tmp_path / "rejects.csv")
+    cpu = _cpu_seconds() - cpu_before
     rate = report.imported / report.seconds
     rows_rate = report.rows / report.seconds
     assert report.imported + report.skipped + report.rejected == ROWS
@@ -64,5 +68,19 @@ def test_import_rate_beside_raw_executemany(million, tmp_path):  # noqa: F811
     if marker.exists():
         made = json.loads(marker.read_text())
         print(f"  (the office's {made['customers']:,} customers were generated in {made['seconds']:.0f} s)")
+    cores = os.cpu_count() or 1
+    print(f"  CPU time {cpu / report.rows * 1e6:,.0f} µs per row (all processes): {cores} idle cores would import "
+          f"{cores * report.rows / cpu:,.0f} rows/s; load average during the run {os.getloadavg()[0]:.1f}")
+    record("import, customers per second (service)", rate, "/s", goal=(">=", 10_000), baseline=raw_rate,
+           baseline_label="raw sqlite3 executemany, rows/s", source=__name__,
+           note=f"{cpu / report.rows * 1e6:,.0f} µs CPU per row; load {os.getloadavg()[0]:.1f}")
+    record("import vs raw executemany", rate, "/s", goal=(">=", 0.2), goal_on="ratio", baseline=raw_rate,
+           baseline_label="raw sqlite3 executemany, rows/s", source=__name__)
     assert rate >= 10_000
     assert rate >= 0.2 * raw_rate
+
+
+def _cpu_seconds() -> float:
+    """User and system time of this process and of its finished children (the import's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
