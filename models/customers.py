@@ -344,11 +344,11 @@ def seal_keys() -> SealKeys:
     return SealKeys(current.keyring.wrapping, current.keyring.blind_index_root, current.settings.blind_index_bits)
 
 
-def time_ordered_id() -> str:
+def time_ordered_id(ms: int | None = None, rand: bytes | None = None) -> str:
     """A random UUID whose first 48 bits are the time in ms (RFC 9562 v7): bulk inserts append to the index."""
-    ms = int(clock.now().timestamp() * 1000) & 0xFFFFFFFFFFFF
-    rand = os.urandom(10)
-    text = f"{ms:012x}7{rand[:2].hex()[1:]}{(rand[2] & 0x3F | 0x80):02x}{rand[3:].hex()}"
+    ms = (int(clock.now().timestamp() * 1000) if ms is None else ms) & 0xFFFFFFFFFFFF
+    rand = os.urandom(10) if rand is None else rand
+    text = f"{ms:012x}7{rand[:2].hex()[1:]}{(rand[2] & 0x3F | 0x80):02x}{rand[3:10].hex()}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
@@ -380,16 +380,20 @@ class SealedCustomer(NamedTuple):
 
 def seal_customer(cleaned: dict[str, object], keys: SealKeys, customer_id: str | None = None) -> SealedCustomer:
     """Encrypt a cleaned record under a new data key and compute its indexes; touches no database."""
-    customer_id = customer_id or time_ordered_id()
-    key_id = time_ordered_id()
-    key = os.urandom(32)
-    nonce = os.urandom(crypto.NONCE_BYTES)
+    ms = int(clock.now().timestamp() * 1000)
+    fresh = os.urandom(20 + 32 + crypto.NONCE_BYTES)  # two ids, the data key and its wrapping nonce at once
+    customer_id = customer_id or time_ordered_id(ms, fresh[:10])
+    key_id = time_ordered_id(ms, fresh[10:20])
+    key, nonce = fresh[20:52], fresh[52:]
     wrapped = crypto.FORMAT_V1 + nonce + _wrapper(keys.wrapping).encrypt(nonce, key, keystore._aad(key_id))
     columns: dict[str, object] = encrypt_fields(customer_id, key_id, key, cleaned)
     columns.update(_indexes_with(keys.index_root, keys.bits, cleaned))
-    for name in PLAIN_FIELDS:
-        columns[name] = cleaned.get(name, False if FIELDS_BY_NAME[name].kind is Kind.BOOL else "")
-    return SealedCustomer(customer_id, key_id, wrapped, tuple(columns[name] for name in SEALED_COLUMNS))
+    for name, empty in _PLAIN_EMPTY.items():
+        columns[name] = cleaned.get(name, empty)
+    return SealedCustomer(customer_id, key_id, wrapped, tuple(map(columns.__getitem__, SEALED_COLUMNS)))
+
+
+_PLAIN_EMPTY = {name: False if FIELDS_BY_NAME[name].kind is Kind.BOOL else "" for name in PLAIN_FIELDS}
 
 
 def _reserve_customer_numbers(year: int, count: int) -> int:
