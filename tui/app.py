@@ -29,6 +29,7 @@ HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 # Textual repaints the whole screen several times while one screen replaces another (resume,
 # removal, focus); holding output this long sends one frame instead of four over a slow link.
 SCREEN_CHANGE_SETTLE_SECONDS = 0.08
+OFFICE_OPEN_DELAY_SECONDS = 0.1
 
 
 class RecordKeeperApp(SafeErrorsMixin, App[int]):
@@ -78,8 +79,10 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle-check")
         self.set_interval(SESSION_CHECK_SECONDS, self.check_session, name="session-check")
         if self._open_office is not None:
-            self.call_after_refresh(self.run_worker, self._open_office_now, thread=True, group="office",
-                                    exit_on_error=False)
+            # Once the login screen has reached the terminal: opening imports the database drivers,
+            # which would otherwise hold the interpreter while the first frame is being written.
+            self.set_timer(OFFICE_OPEN_DELAY_SECONDS, lambda: self.run_worker(
+                self._open_office_now, thread=True, group="office", exit_on_error=False))
         if not self.is_headless:
             self._install_hangup_handlers()
             self.set_interval(IDLE_CHECK_SECONDS, self._check_terminal, name="terminal-check")

@@ -271,10 +271,12 @@ COMMANDS["report"] = cmd_report
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    # Plain `recordkeeper` (every SSH login) needs no parser: building every sub-command's costs start-up time.
+    args = build_parser().parse_args(arguments) if arguments else None
     try:
         settings = load_settings()
-        if args.command is None:
+        if args is None or args.command is None:
             return launch(settings)
         return COMMANDS[args.command](settings, args)
     except ConfigurationError as exc:
