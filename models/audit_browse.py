@@ -427,12 +427,3 @@ def verify_export(path: Path, public_key_hex: str = "") -> ExportCheck:
         if expected_seq != last + 1:
             return bad(f"the header promises entries up to {last} but the file stops at {expected_seq - 1}")
     return ExportCheck(True, entries, checks, first, last, "", bool(public_key_hex))
-
-
-def count_matching(flt: AuditFilter, cap: int = 100_000) -> int:
-    """How many entries match, counted up to `cap` (for dashboards and reports)."""
-    conditions = conditions_for(flt)
-    if conditions is None:
-        return 0
-    query = AuditEntry.select(AuditEntry.seq)
-    return (query.where(*conditions) if conditions else query).limit(cap).count()

@@ -359,12 +359,6 @@ def expectation() -> Expectation | None:
     return Expectation(load())
 
 
-def latest() -> Checkpoint | None:
-    """The newest signed checkpoint (for the audit screen's chain position)."""
-    found = load()
-    return max(found.checkpoints, key=lambda c: c.seq, default=None)
-
-
 def covering(seq: int) -> Checkpoint | None:
     """The earliest checkpoint at or after `seq`: it vouches for entry `seq` and everything before it."""
     found = load()

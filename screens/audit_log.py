@@ -36,7 +36,7 @@ from tui.widgets.footer import Footer
 
 OUTCOME_WORDS = {"ok": N_("ok"), "denied": N_("denied"), "failed": N_("failed")}
 FILTER_FIELDS = (("since", N_("From"), 12), ("until", N_("To"), 12), ("staff", N_("Staff"), 14),
-                 ("action", N_("Action"), 18), ("customer_no", N_("Customer"), 13), ("outcome", N_("Result"), 8))
+                 ("action", N_("Action"), 18), ("customer_no", N_("Customer"), 14), ("outcome", N_("Result"), 8))
 FIELD_LABELS = {name: label for name, label, _w in FILTER_FIELDS}
 
 
@@ -120,7 +120,8 @@ class AuditLogScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", id="audit.open", tooltip="Show the entry in full, with its chain position",
                 show=False),
-        Binding("slash", "filter", "Filter", id="audit.filter", tooltip="Go to the filter fields"),
+        # A priority binding: the focus moves at once, before the keys typed after it arrive.
+        Binding("slash", "filter", "Filter", id="audit.filter", tooltip="Go to the filter fields", priority=True),
         Binding("f5", "apply", "Apply", id="audit.apply", tooltip="Apply the filter (or reload)"),
         Binding("f6", "newest", "Newest", id="audit.newest", tooltip="Back to the newest entries"),
         Binding("f7", "goto", "Go to", id="audit.goto", tooltip="Jump to an entry number"),
@@ -265,7 +266,10 @@ class AuditLogScreen(Screen[None]):
         return {name: self.query_one(f"#f-{name}", FieldInput).value for name, _l, _w in FILTER_FIELDS}
 
     def action_filter(self) -> None:
-        self.query_one("#f-since", FieldInput).focus()
+        if isinstance(self.focused, Input):  # in a field, "/" is just a character
+            self.focused.insert_text_at_cursor("/")
+            return
+        self.set_focus(self.query_one("#f-since", FieldInput))
 
     @on(Input.Submitted, "#f-outcome")
     def _last_field(self) -> None:
@@ -278,7 +282,7 @@ class AuditLogScreen(Screen[None]):
             self._show_errors(exc.by_field())
             return
         self._show_errors({})
-        self.query_one(AuditTable).focus()
+        self.set_focus(self.query_one(AuditTable))
         self.load()
 
     def _show_errors(self, errors: dict[str, str]) -> None:
@@ -288,7 +292,7 @@ class AuditLogScreen(Screen[None]):
         error.display = bool(parts)
         first = next((f for f in errors if f in FIELD_LABELS), None)
         if first:
-            self.query_one(f"#f-{first}", FieldInput).focus()
+            self.set_focus(self.query_one(f"#f-{first}", FieldInput))
 
     @on(Refused)
     def _refused(self, message: Refused) -> None:
@@ -301,12 +305,12 @@ class AuditLogScreen(Screen[None]):
         self.action_apply()
 
     def action_newest(self) -> None:
-        self.query_one(AuditTable).focus()
+        self.set_focus(self.query_one(AuditTable))
         self.load()
 
     def action_back(self) -> None:
         if isinstance(self.focused, FieldInput):
-            self.query_one(AuditTable).focus()
+            self.set_focus(self.query_one(AuditTable))
             return
         self.dismiss(None)
 
@@ -346,7 +350,7 @@ class AuditLogScreen(Screen[None]):
             self.query_one(f"#f-{name}", FieldInput).value = ""
         self.flt = AuditFilter()
         self.at_seq = seq
-        self.query_one(AuditTable).focus()
+        self.set_focus(self.query_one(AuditTable))
         self.load(page_at=seq)
         if open_detail:
             self.app.push_screen(AuditEntryScreen(self.actor, seq))

@@ -241,9 +241,3 @@ def test_exporting_needs_current_training(log, admin, auditor, tmp_path):
     with pytest.raises(training.TrainingExpired):
         audit_browse.export_range(auditor, tmp_path / "x.jsonl")
     assert not (tmp_path / "x.jsonl").exists()
-
-
-def test_count_matching(log):
-    assert audit_browse.count_matching(make_filter(action="REVEAL")) == \
-        AuditEntry.select().where(AuditEntry.action == "REVEAL").count()
-    assert audit_browse.count_matching(AuditFilter(), cap=10) == 10
