@@ -1,7 +1,8 @@
 """Walk every screen at 80×24 as each demo role, in Chinese and English, in colour and with NO_COLOR.
 
 Fails on text that matters cut off (labels, key hints, buttons, messages, field errors) or drawn
-partly off the screen; widths are terminal cells, so a Chinese character counts as two.
+partly off the screen, and on focus left on a widget that is not on screen; widths are terminal
+cells, so a Chinese character counts as two.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class Walk:
         await _settle(self.pilot)
         self.seen.append(where)
         self.problems += [f"{where}: {cut}" for cut in cut_text(app.screen) + footer_keys_all_shown(app.screen)]
+        focused = app.screen.focused
+        if focused is not None and focused not in app.screen._compositor.visible_widgets:
+            self.problems.append(f"{where}: the focus is on {focused!r}, which is not on screen")
         if with_help:
             screen = app.screen
             await self.pilot.press("f1")
