@@ -92,7 +92,8 @@ class CustomerNumberSequence(BaseModel):
 
 
 def mask_name(value: str) -> str:
-    return value[:1] + "*" * max(len(value) - 1, 1) if value else ""
+    """The first character and one star, whatever the length (the length would give the name away)."""
+    return value[:1] + "*" if value else ""
 
 
 def mask_tail(value: str, keep: int = 4) -> str:

@@ -174,7 +174,9 @@ def _set_termination(actor: Actor, customer_id: str, terminated_on: dt.date, lon
     """
     from models.customers import Customer
 
+    # A terminated customer is in storage only (PIPL art. 47(2)): no more periodic verification.
     Customer.update(category="terminated", terminated_on=terminated_on, long_policy=long_policy,
+                    next_verification_due=None,
                     version=Customer.version + 1).where(Customer.id == customer_id).execute()
     until = _apply_retention(customer_id)
     history._record_event(actor, customer_id, "category", ("category", "terminated_on", "long_policy"),

@@ -303,7 +303,7 @@ def test_the_file_is_masked_audited_and_complete(clerk, make_staff):
     before = AuditEntry.select().where(AuditEntry.action == "VIEW").count()
     file = browse.open_customer_file(clerk, made.customer_no)
     assert AuditEntry.select().where(AuditEntry.action == "VIEW").count() == before + 1
-    assert file.record.values["full_name"] == "诸**" and file.record.revealed == frozenset()
+    assert file.record.values["full_name"] == "诸*" and file.record.revealed == frozenset()
     assert "诸葛亮" not in repr(file) and "13612345678" not in repr(file)
     assert [lv.name for lv in file.labels] == ["VIP"]
     assert {e.kind for e in file.history} >= {"created", "labelled"}

@@ -105,7 +105,7 @@ def test_masked_names_of_other_lengths(clerk):
     long_name = "阿卜杜拉·买买提"
     number = customers.create_customer(clerk, make_data(3, full_name=long_name)).customer_no
     summary = customers.find_customers(clerk, "customer_no", number)[0]
-    assert summary.masked_name == "阿" + "*" * (len(long_name) - 1)
+    assert summary.masked_name == "阿*"  # one star whatever the length
     assert customers.get_customer(clerk, number).values["full_name"] == summary.masked_name
     assert customers.mask_name("王") == "王*", "a one-character name still hides its length"
 
@@ -142,7 +142,7 @@ def test_reveal_unmasks_only_the_named_fields_and_is_audited_with_the_purpose(cl
     assert record.revealed == frozenset({"id_number", "mobile"})
     assert record.values["id_number"] == data["id_number"]
     assert record.values["mobile"] == data["mobile"]
-    assert record.values["full_name"] == "李**"
+    assert record.values["full_name"] == "李*"
     entry = AuditEntry.select().where(AuditEntry.action == "REVEAL").get()
     assert (entry.purpose, entry.fields, entry.object_id, entry.actor) == (
         PURPOSE, "id_number,mobile", number, "clerk")

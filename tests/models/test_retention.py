@@ -251,3 +251,26 @@ def test_hold_notes_are_encrypted_and_reading_them_is_audited(office, clerk, off
     before = AuditEntry.select().where(AuditEntry.action == "VIEW").count()
     assert retention.hold_notes(officer, hold.hold_id) == ("SENTINEL-NOTE-42", "")
     assert AuditEntry.select().where(AuditEntry.action == "VIEW").count() == before + 1
+
+
+def test_a_terminated_customer_leaves_the_verification_queue(office, admin, make_staff):
+    import datetime as dt
+
+    from models import customers, demo, retention
+    from models.db import write
+
+    clerk = make_staff("termclerk", "clerk")
+    summary = customers.create_customer(clerk, demo.fake_customer(
+        __import__("faker").Faker("zh_CN"), __import__("random").Random(5), dt.date(2026, 11, 25)) | {"category": "active"})
+    row = customers.Customer.get(customers.Customer.customer_no == summary.customer_no)
+    assert row.next_verification_due is not None
+    with write():
+        retention._set_termination(clerk, row.id, dt.date(2026, 11, 1), False)
+    assert customers.Customer.get_by_id(row.id).next_verification_due is None
+
+
+def test_masked_names_do_not_show_their_length():
+    from models import customers
+
+    assert customers.mask_name("张三") == customers.mask_name("张") == "张*"
+    assert customers.mask_name("欧阳娜娜") == "欧*"
