@@ -167,7 +167,7 @@ class FormDialog(ModalScreen[object]):
     def on_mount(self) -> None:
         for widget in self.query(".form-row > *"):
             if widget.can_focus:
-                widget.focus()
+                self.set_focus(widget)
                 break
         for error in self.query(".form-error"):
             error.display = False
@@ -222,7 +222,7 @@ class FormDialog(ModalScreen[object]):
             error.display = True
             first = first or (target or None)
         if first:
-            self.query_one(f"#in-{first}").focus()
+            self.set_focus(self.query_one(f"#in-{first}"))
 
     @on(Saved)
     def _saved(self, message: Saved) -> None:
@@ -386,7 +386,7 @@ class StaffAdminScreen(Screen[None]):
     def action_switch(self) -> None:
         self.showing = "branch-table" if self.showing == "staff-table" else "staff-table"
         self.query_one(ContentSwitcher).current = self.showing
-        self.query_one(f"#{self.showing}", DataTable).focus()
+        self.set_focus(self.query_one(f"#{self.showing}", DataTable))
         self._status()
 
     def action_add(self) -> None:
