@@ -344,9 +344,15 @@ def _clean_draft(values: Mapping[str, object], labels_text: str) -> tuple[dict[s
         if len(text) > MAX_DRAFT_VALUE:
             errors.append(FieldError(name, f"{FIELDS_BY_NAME[name].label_en} is far too long", "too_long"))
             continue
+        if any("\ud800" <= char <= "\udfff" for char in text):  # a lone surrogate cannot be encoded to store
+            errors.append(FieldError(name, f"{FIELDS_BY_NAME[name].label_en} contains a broken character",
+                                     "control_chars"))
+            continue
         cleaned[name] = text
     if not isinstance(labels_text, str) or len(labels_text) > MAX_DRAFT_VALUE:
         errors.append(FieldError(LABELS_FIELD, "Labels is far too long", "too_long"))
+    elif any("\ud800" <= char <= "\udfff" for char in labels_text):
+        errors.append(FieldError(LABELS_FIELD, "Labels contains a broken character", "control_chars"))
     if errors:
         raise ValidationError(errors)
     return cleaned, labels_text

@@ -153,10 +153,14 @@ def authenticate(username: str, password: str) -> Actor:
     """Check a login; every failure raises AuthenticationFailed with the same message and cost."""
     the_office = office.current()
     name = normalise_username(username)
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co") for char in name):
+        name = ""  # no account has such a name (and NUL or a lone surrogate must not reach SQL): unknown user
     row = Staff.get_or_none(Staff.username == name) if name else None
     pw_text = _prepare_password(password)[:MAX_PASSWORD]
     try:
-        ok = the_office.hasher.verify(row.password_hash if row else the_office.dummy_hash, pw_text)
+        # bytes: a lone surrogate cannot be UTF-8 encoded, yet must cost a verify and fail like any wrong password
+        ok = the_office.hasher.verify(row.password_hash if row else the_office.dummy_hash,
+                                      pw_text.encode("utf-8", "surrogatepass"))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     now = clock.now()
