@@ -329,7 +329,7 @@ def test_a_view_with_a_working_audit_does_decrypt(clerk, customer_no, monkeypatc
     real = keystore.load_data_key
     monkeypatch.setattr(keystore, "load_data_key", lambda key_id: calls.append(key_id) or real(key_id))
     record = customers.get_customer(clerk, customer_no)
-    assert len(calls) == 1 and record.values["full_name"] == "测****"
+    assert len(calls) == 1 and record.values["full_name"] == "测*"  # one star, whatever the length
 
 
 def test_if_the_audit_write_fails_the_change_fails(clerk, customer_no, monkeypatch):
