@@ -95,8 +95,10 @@ def test_unknown_user_and_wrong_password_cost_the_same_time(office, make_staff, 
     for _ in range(7):
         unknown.append(timed("nobody"))
         wrong.append(timed("timed"))
-    ratio = statistics.median(wrong) / statistics.median(unknown)
+    # The fastest of each is the cost itself; slower runs only measure what else the machine was doing.
+    ratio = min(wrong) / min(unknown)
     assert 1 / 1.5 < ratio < 1.5, (unknown, wrong)
+    assert statistics.median(wrong) > 0
 
 
 def test_every_login_is_audited_without_the_password(office, make_staff):
