@@ -45,6 +45,27 @@ def _plain(widget: Widget) -> str:
     return str(plain)
 
 
+def _clipped_by_container(widget: Widget) -> str | None:
+    """The container that cuts `widget` off (it does not fit inside it and the container cannot scroll), if any."""
+    region = widget.region
+    vertical_ok = horizontal_ok = False  # covered by a container that scrolls in that direction
+    for ancestor in widget.ancestors:
+        if isinstance(ancestor, Screen) or not isinstance(ancestor, Widget):
+            return None
+        outer = ancestor.region
+        if not outer:
+            continue
+        if not vertical_ok and (region.y < outer.y or region.bottom > outer.bottom):
+            return f"taller than its container {_describe(ancestor)} ({region.height} > {outer.height} lines)"
+        if not horizontal_ok and (region.x < outer.x or region.right > outer.right):
+            return f"wider than its container {_describe(ancestor)} ({region.width} > {outer.width} cells)"
+        vertical_ok = vertical_ok or ancestor.allow_vertical_scroll
+        horizontal_ok = horizontal_ok or ancestor.allow_horizontal_scroll
+        if vertical_ok and horizontal_ok:
+            return None
+    return None
+
+
 def _scrolls(widget: Widget, vertical: bool) -> bool:
     """Whether an ancestor of `widget` (below the screen) can scroll it into view in that direction."""
     for ancestor in widget.ancestors:
@@ -78,6 +99,10 @@ def cut_text(screen: Screen) -> list[CutText]:
             if cut_horizontally or cut_vertically:
                 problems.append(CutText(name, text, f"partly outside the screen ({region} shown as {shown})"))
                 continue
+        container_cut = _clipped_by_container(widget)
+        if container_cut:
+            problems.append(CutText(name, text, container_cut))
+            continue
         content = widget.content_region
         if content.width <= 0 or content.height <= 0:
             problems.append(CutText(name, text, "no room at all"))

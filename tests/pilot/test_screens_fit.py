@@ -24,6 +24,23 @@ from tui.app import RecordKeeperApp
 from tui.i18n import set_language
 
 ROLES = ("clerk", "reviewer", "supervisor", "officer", "auditor", "admin")
+# Keys that open a further screen or dialog from a screen without deciding anything (a dialog asks
+# first; Esc, here a pop, leaves it): each screen they open is walked too.
+OPENERS = {
+    "BrowserScreen": ("slash", "f7"),
+    "CustomerFileScreen": ("f3", "f4", "f6", "f7"),
+    "IntakeFormScreen": ("f4",),
+    "ApprovalDetailScreen": ("f2", "f4"),
+    "ReviewScreen": ("r", "f6", "f9", "h"),
+    "VerificationCheckScreen": ("f2", "f8"),
+    "HoldsScreen": ("f2",),
+    "RetentionScreen": ("h",),
+    "RetentionRulesScreen": ("f2",),
+    "AuditLogScreen": ("f7",),
+    "StaffAdminScreen": ("a", "p"),
+    "SuggestionsScreen": ("n",),
+    "LabelsScreen": ("f3",),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -97,15 +114,32 @@ async def _walk(app: RecordKeeperApp, pilot, username: str) -> Walk:
         opened = app.screen
         where = f"{entry.label} ({type(opened).__name__})"
         await walk.check(where)
+        await _open_further(walk, opened, where)
         # One level deeper: Enter opens the first item (a form, a record, a request), if there is one.
         await pilot.press("enter")
         await _settle(pilot)
         if app.screen is not opened and not isinstance(app.screen, HelpScreen):
-            await walk.check(f"{where} › Enter ({type(app.screen).__name__})")
+            deeper = app.screen
+            deeper_where = f"{where} › Enter ({type(deeper).__name__})"
+            await walk.check(deeper_where)
+            await _open_further(walk, deeper, deeper_where)
         while app.screen is not home:
             app.pop_screen()
             await pilot.pause()
     return walk
+
+
+async def _open_further(walk: Walk, screen, where: str) -> None:
+    """Walk what each of the screen's opener keys opens, coming back to the screen each time."""
+    app = walk.pilot.app
+    for key in OPENERS.get(type(screen).__name__, ()):
+        await walk.pilot.press(key)
+        await _settle(walk.pilot)
+        if app.screen is not screen and not isinstance(app.screen, HelpScreen):
+            await walk.check(f"{where} › {key} ({type(app.screen).__name__})")
+        while app.screen is not screen and screen in app.screen_stack:
+            app.pop_screen()
+            await walk.pilot.pause()
 
 
 # English and Chinese in colour; Chinese again in the 16-colour mono theme that NO_COLOR selects
