@@ -22,6 +22,7 @@ __all__ = [
     "ansi_color_for",
     "no_color_requested",
     "register_themes",
+    "sixteen_colours",
     "theme_for",
 ]
 
@@ -183,6 +184,22 @@ def theme_for(name: str, no_color: bool) -> str:
 def no_color_requested(environ: Mapping[str, str]) -> bool:
     """Return whether NO_COLOR is set, judged exactly as Textual 8.2.8 judges it (present, even if empty)."""
     return "NO_COLOR" in environ
+
+
+def sixteen_colours(environ: Mapping[str, str]) -> bool:
+    """Whether the terminal says it has only the 16 ANSI colours, judged as Rich (so Textual) judges it.
+
+    Such a terminal gets the mono theme unless another theme was chosen: the default theme's shades
+    would be rounded to the nearest of 16 colours, and some would disappear into the background.
+    """
+    if environ.get("COLORTERM", "").strip().lower() in ("truecolor", "24bit"):
+        return False
+    if environ.get("TEXTUAL_COLOR_SYSTEM", "auto") not in ("auto", "standard"):
+        return False
+    term = environ.get("TERM", "").strip().lower()
+    if not term:  # nothing said: keep the chosen theme
+        return False
+    return term.rpartition("-")[2] not in ("256color", "kitty", "direct", "truecolor")
 
 
 def ansi_color_for(no_color: bool) -> bool | None:

@@ -18,7 +18,8 @@ from textual.reactive import Reactive
 from models import clock
 from models.permissions import Actor
 from models.settings import Settings
-from themes import THEME_VARIABLE_DEFAULTS, ansi_color_for, no_color_requested, register_themes, theme_for
+from themes import (DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, ansi_color_for, no_color_requested, register_themes,
+                    sixteen_colours, theme_for)
 from tui.errors import SafeErrorsMixin, format_redacted_exception
 from tui.i18n import _, detect_language, set_language
 from tui.widgets.field_input import move_focus_now
@@ -50,7 +51,8 @@ class RecordKeeperApp(SafeErrorsMixin, App[int]):
     def __init__(self, settings: Settings, *, environ: dict[str, str] | None = None,
                  open_office: Callable[[], tuple[int, str] | None] | None = None):
         env = os.environ if environ is None else environ
-        no_color = no_color_requested(env)
+        # NO_COLOR, or a 16-colour terminal with the default theme: the mono theme in ANSI colours.
+        no_color = no_color_requested(env) or (settings.theme == DEFAULT_THEME and sixteen_colours(env))
         super().__init__(ansi_color=ansi_color_for(no_color))
         self.settings = settings
         self.error_log_path = Path(settings.log_path)

@@ -107,3 +107,18 @@ async def test_other_input_thread_failures_are_still_logged(demo_office, setting
         await wait_for(pilot, lambda: app.return_code is not None)
     assert app.return_code == 1 and not app.hung_up
     assert "KeyError" in settings.log_path.read_text()
+
+
+async def test_a_sixteen_colour_terminal_gets_the_mono_theme(demo_office, settings):
+    from themes import DEFAULT_THEME, HIGH_CONTRAST_THEME, MONO_THEME, sixteen_colours
+
+    assert sixteen_colours({"TERM": "xterm"}) and sixteen_colours({"TERM": "linux"})
+    assert not sixteen_colours({"TERM": "xterm-256color"}) and not sixteen_colours({})
+    assert not sixteen_colours({"TERM": "xterm", "COLORTERM": "truecolor"})
+    for environ, theme_setting, expected in (({"TERM": "xterm"}, DEFAULT_THEME, MONO_THEME),
+                                             ({"TERM": "xterm-256color"}, DEFAULT_THEME, DEFAULT_THEME),
+                                             ({"TERM": "xterm"}, HIGH_CONTRAST_THEME, HIGH_CONTRAST_THEME)):
+        app = RecordKeeperApp(replace(settings, theme=theme_setting), environ=environ)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen))
+            assert app.theme == expected
