@@ -126,6 +126,7 @@ def service(permission: Perm) -> Callable[[F], F]:
 
                 failure = storage.storage_failure(exc)  # a full or read-only disk: a clear refusal, not a driver error
                 if failure is None:
+                    storage._audit_integrity_failure(actor, fn.__qualname__, exc)  # a tampered ciphertext or key
                     raise
                 storage.after_failure(failure)
                 raise failure from None

@@ -84,6 +84,23 @@ def after_failure(failure: StorageFailure) -> None:
         pass
 
 
+def _audit_integrity_failure(actor, service_name: str, exc: BaseException) -> None:
+    """An integrity failure (a ciphertext or wrapped key that does not authenticate, a missing key) is
+    audited as INTEGRITY_FAIL by the outermost service, with the service's name only; never fails itself."""
+    from models.db import db
+    from models.errors import IntegrityFailure
+
+    if not isinstance(exc, IntegrityFailure) or db.obj is None or db.transaction_depth():
+        return
+    try:
+        from models import audit
+
+        audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
+                     action="INTEGRITY_FAIL", outcome="failed", details={"service": service_name[:60]})
+    except Exception:  # the refusal stands either way; the audit write may be what is failing
+        pass
+
+
 # --- when an office opens ------------------------------------------------------------------------
 
 
