@@ -147,3 +147,21 @@ def test_t12_buckets_hold_about_r_over_2_to_the_l_candidates(office, make_staff)
     mobile = customers.reveal_fields(clerk, target.customer_no, ["mobile"], "check the search").values["mobile"]
     spaced = f"+86 {mobile[:3]}-{mobile[3:7]}-{mobile[7:]}"
     assert [s.customer_no for s in customers.find_customers(clerk, "mobile", spaced)] == [target.customer_no]
+
+
+# --- T5 -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("password, code", [
+    ("password", "too_short"), ("baoxian123", "too_short"), ("eleven-char", "too_short"),
+    ("baoxian12345", "too_common"), ("x" * 129, "too_long"), ("twelve-chars", None),
+])
+def test_t5_password_policy(password, code):
+    assert [p.code for p in staff.password_problems("wang", password)] == ([code] if code else [])
+
+
+def test_t5_a_full_width_password_is_its_nfkc_form(office, admin):
+    full_width = "ｃｏｒｒｅｃｔ　ｈｏｒｓｅ　ｂａｔｔｅｒｙ"  # what a Chinese IME in full-width mode types
+    staff.add_staff(admin, "wang", "Wang", full_width, ("clerk",))
+    assert staff.authenticate("wang", "correct horse battery").username == "wang"
+    assert staff.authenticate("wang", full_width).username == "wang"
