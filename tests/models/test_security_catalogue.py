@@ -165,3 +165,22 @@ def test_t5_a_full_width_password_is_its_nfkc_form(office, admin):
     staff.add_staff(admin, "wang", "Wang", full_width, ("clerk",))
     assert staff.authenticate("wang", "correct horse battery").username == "wang"
     assert staff.authenticate("wang", full_width).username == "wang"
+
+
+# --- T11 ----------------------------------------------------------------------------------------
+
+
+def test_t11_a_master_key_owned_by_another_account_is_refused(settings, office):
+    from models import office as office_mod
+    from models.errors import KeyFileError
+
+    if os.geteuid() != 0:
+        pytest.skip("giving the key file to another account needs root")
+    office_mod.close_office()
+    os.chown(settings.master_key_path, 65534, 65534)  # nobody
+    try:
+        with pytest.raises(KeyFileError, match="belongs to another user"):
+            office_mod.open_office(settings)
+    finally:
+        os.chown(settings.master_key_path, 0, 0)
+    office_mod.open_office(settings)
