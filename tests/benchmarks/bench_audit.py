@@ -145,6 +145,10 @@ def test_filtered_keyset_pages(office):
         deep_seq = max(2, size // 10)  # 90% of the way back from the newest entry
         deep_ms = _median_ms(lambda: audit_browse._page(flt, deep_seq, None, audit_browse.PAGE_SIZE))
         print(f"{name:<26} {first_ms:>9.1f} ms {deep_ms:>9.1f} ms {len(first.rows):>6}")
+        from tests.benchmarks.figures import record
+
+        record(f"audit log page at 90% depth, {name} ({size:,} entries)", deep_ms, "ms", baseline=first_ms,
+               baseline_label="first page")
     service_ms = _median_ms(lambda: audit_browse.browse(actor, cases["staff + action"]), runs=11)
     older = audit_browse.browse(actor, cases["no filter"])
     older_ms = _median_ms(lambda: audit_browse.browse(actor, cases["no filter"], before_seq=older.rows[-1].seq))
@@ -162,6 +166,9 @@ def test_verification_export_and_dashboard(office, tmp_path):
     assert result.ok, result
     print(f"\nverify {result.entries:,} entries against {result.checkpoints} checkpoints: {seconds:.1f} s "
           f"({result.entries / seconds:,.0f} entries/s)")
+    from tests.benchmarks.figures import record
+
+    record(f"audit chain verification, {result.entries:,} entries", result.entries / seconds, "entries/s")
     started = time.perf_counter()
     exported = audit_browse.export_range(actor, tmp_path / "part.jsonl", first_seq=max(1, size - 100_000),
                                          last_seq=size)
