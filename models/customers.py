@@ -286,6 +286,7 @@ def next_verification(category: str, from_day: dt.date) -> dt.date | None:
 
 
 def _next_customer_no(year: int) -> str:
+    audit._lock_chain()  # PostgreSQL: serialise with other writers, or two could both create the year's row
     updated = (CustomerNumberSequence.update(last=CustomerNumberSequence.last + 1)
                .where(CustomerNumberSequence.year == year).execute())
     if not updated:
@@ -399,6 +400,7 @@ _PLAIN_EMPTY = {name: False if FIELDS_BY_NAME[name].kind is Kind.BOOL else "" fo
 
 def _reserve_customer_numbers(year: int, count: int) -> int:
     """Reserve `count` consecutive numbers of `year` inside the caller's transaction; returns the first."""
+    audit._lock_chain()  # PostgreSQL: serialise with other writers, or two could both create the year's row
     updated = (CustomerNumberSequence.update(last=CustomerNumberSequence.last + count)
                .where(CustomerNumberSequence.year == year).execute())
     if not updated:

@@ -401,6 +401,7 @@ def _clean_text(value: str, field_name: str, *, minimum: int = 4) -> str:
 
 
 def _next_request_no(year: int) -> str:
+    audit._lock_chain()  # PostgreSQL: serialise with other writers, or two could read the same MAX
     prefix = f"DR{year}-"
     last = (DestructionRequest.select(pw.fn.MAX(DestructionRequest.request_no))
             .where(DestructionRequest.request_no.startswith(prefix)).scalar())

@@ -98,3 +98,38 @@ def test_without_the_advisory_lock_postgresql_writers_collide(office, monkeypatc
     _two_overlapping_writers(errors)
     assert len(errors) == 1 and isinstance(errors[0], pw.IntegrityError), errors  # the same seq twice
     assert audit.verify_chain().ok  # the loser was rolled back: nothing forked
+
+
+# --- numbers drawn from a counter (PostgreSQL: two first-of-the-year customers at once) ----------------
+
+
+def test_two_sessions_drawing_the_first_number_of_a_year_get_one_each(office):
+    from models import customers
+
+    errors: list[Exception] = []
+    drawn: list[str] = []
+    first_drawn, second_started = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with write():
+            drawn.append(customers._next_customer_no(2031))  # the year's counter row does not exist yet
+            first_drawn.set()
+            second_started.wait(10)
+            deadline = time.monotonic() + 10
+            if is_sqlite():
+                time.sleep(0.3)  # the second session queues on BEGIN IMMEDIATE
+            else:
+                while _waiting_locks() == 0 and time.monotonic() < deadline:
+                    time.sleep(0.01)  # polling until the second waits on this transaction
+
+    def second() -> None:
+        first_drawn.wait(10)
+        second_started.set()
+        with write():
+            drawn.append(customers._next_customer_no(2031))
+
+    threads = [_in_thread(first, errors), _in_thread(second, errors)]
+    for thread in threads:
+        thread.join(60)
+    assert errors == [], errors  # before the fix: IntegrityError (both inserted the year's row)
+    assert sorted(drawn) == ["C2031000001", "C2031000002"]
