@@ -557,5 +557,5 @@ def add_demo_terminations(officer: Actor, share: float = 0.06, seed: int = 2026)
     eligible = [no for (no,) in Customer.select(Customer.customer_no).where(
         Customer.customer_no.in_(chosen) & (Customer.retention_until < today)).order_by(Customer.customer_no).tuples()]
     if eligible:
-        place_hold(officer, eligible[-1], "open_claim", "demo: claim still open")
+        place_hold(officer, eligible[-1], "open_claim", "演示：理赔尚未结案")
     return len(chosen)
