@@ -142,7 +142,7 @@ def test_unfinished_lists_and_counts(clerk, clerk2, reviewer):
     intake.save_draft(clerk, None, {"full_name": "张三"})
     intake.save_draft(clerk2, None, {"full_name": "李四"})
     listed = intake.list_unfinished(clerk)
-    assert {s.masked_name for s in listed} == {"王**", "张*"}
+    assert {s.masked_name for s in listed} == {"王*", "张*"}  # one star whatever the length (346100a)
     assert intake._unfinished_counts(clerk.staff_id) == {"draft": 2, "returned": 0}
     intake.submit(clerk, first.submission_id, form(full_name="王小丽"))
     assert intake._unfinished_counts(clerk.staff_id) == {"draft": 1, "returned": 0}
@@ -398,7 +398,7 @@ def test_whole_journey_return_resubmit_diff_approve(clerk, reviewer, make_staff,
     assert customer.next_verification_due == dt.date(2027, 5, 25)
     assert row.customer_id == customer.id and row.customer_no == decision.customer_no
     record = customers.get_customer(reviewer, decision.customer_no)
-    assert record.values["full_name"] == "王**"
+    assert record.values["full_name"] == "王*"
     assert labels._labels_of([customer.id])[customer.id] == []  # revision 2 dropped the label
     docs = documents.list_documents(reviewer, "customer", customer.id)
     assert [d.document_id for d in docs] == [doc.document_id]
