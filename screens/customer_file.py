@@ -134,6 +134,7 @@ class CustomerFileScreen(Screen[None]):
 
     def __init__(self, actor: Actor, customer_no: str) -> None:
         super().__init__()
+        self.pending_requests: list = []
         self.actor = actor
         self.customer_no = customer_no
         self.file: CustomerFile | None = None
@@ -174,7 +175,11 @@ class CustomerFileScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="file", exit_on_error=False)
     def load_file(self) -> None:
         try:
-            self.post_message(self.FileLoaded(browse.open_customer_file(self.actor, self.customer_no)))
+            file = browse.open_customer_file(self.actor, self.customer_no)
+            from models import change_requests  # the file lists the record's pending requests
+
+            self.pending_requests = change_requests.pending_for_customer(self.actor, self.customer_no)
+            self.post_message(self.FileLoaded(file))
         except NotFound:
             self.post_message(self.Failed(_("This customer does not exist (any more).")))
         except PermissionDenied:
@@ -272,6 +277,14 @@ class CustomerFileScreen(Screen[None]):
             add_text(_("Revision {n}").format(n=rev.number),
                      f"{fmt_date(rev.submitted_at)}  {rev.submitted_by}  {word(rev.outcome)}"
                      + (f"  {_('by')} {rev.reviewed_by}" if rev.reviewed_by else ""))
+        add(Line("section", "pending"), Content.assemble(("── " + _("Pending change requests") + " ", "bold")))
+        if not self.pending_requests:
+            add_text("", _("none"))
+        for request in self.pending_requests:
+            fields = ", ".join(field_label(f) if f in FIELDS_BY_NAME else f for f in request.fields)
+            add_text(fmt_date(request.requested_at),
+                     f"{safe_plain(request.requester, 16)}  {word(request.source)}  {fields}"
+                     + (f"  ~{_('record changed since')}" if request.stale else ""))
         add(Line("section", "history"), Content.assemble(("── " + _("Change history") + " ", "bold")))
         if file.imported is not None:
             add_text(fmt_date(file.imported.imported_at), _("imported by {who} (batch {batch})").format(
