@@ -25,11 +25,14 @@ READ_ONLY = ("The records database cannot be written (a read-only file, folder o
              "Ask the administrator.")
 DISK_ERROR = "The disk holding the records reported an error; nothing was saved. Ask the administrator."
 UNREACHABLE = "The database server cannot be reached; nothing was saved. Try again in a moment."
+BUSY = "The records database is busy with other work; nothing was saved. Try again in a moment."
 
 _PATTERNS = (
     (FULL, ("database or disk is full", "no space left on device", "disk quota exceeded", "could not extend file")),
     (READ_ONLY, ("readonly database", "read-only transaction", "read-only file system", "read only file system")),
     (DISK_ERROR, ("disk i/o error", "database disk image is malformed")),
+    # write() queues for the main database's lock; the key store's short writes could still time out
+    (BUSY, ("database is locked", "database is busy", "deadlock detected", "could not serialize access")),
     (UNREACHABLE, ("server closed the connection", "connection refused", "the connection is closed",
                    "connection already closed", "terminating connection", "could not connect to server")),
 )

@@ -407,3 +407,21 @@ def test_a_lost_server_connection_is_a_clear_refusal_and_the_session_recovers(bu
     assert str(refused.value) == storage.UNREACHABLE
     shown = customers.reveal_fields(clerk, number, ["mobile"], "call the customer back")  # reconnected
     assert shown.revealed == frozenset({"mobile"}) and audit.verify_chain().ok
+
+
+def test_a_key_store_held_too_long_by_another_session_is_a_clear_refusal(busy_office, office):
+    sqlite_only("the key store's lock (the main database's writers queue instead)")
+    import sqlite3
+
+    keys_db.execute_sql("PRAGMA busy_timeout = 100")
+    before = counts()
+    holder = sqlite3.connect(office.settings.keystore_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another session in the middle of a long key-store write
+    try:
+        with pytest.raises(StorageFailure) as refused:
+            intake.save_draft(busy_office["clerk"], None, form(9))  # its first save makes a data key
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert str(refused.value) == storage.BUSY and counts() == before
+    assert intake.save_draft(busy_office["clerk"], None, form(9)).created  # and works once the lock is free
