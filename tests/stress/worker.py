@@ -21,7 +21,8 @@ import traceback
 from collections import defaultdict
 from pathlib import Path
 
-TRANSIENT_MARKERS = ("database is locked", "database is busy", "deadlock detected", "could not serialize",
+TRANSIENT_MARKERS = ("database is locked", "database is busy", "busy with other work", "deadlock detected",
+                     "could not serialize",
                      "could not obtain lock", "lock timeout")
 
 
