@@ -132,7 +132,7 @@ def _make_chunk(task: tuple) -> tuple[list[customers.SealedCustomer], list[dict[
     rng = random.Random(seed * 1_000_003 + start)
     first_day = dt.date(today.year - FIRST_YEAR_BACK, 1, 1)
     span = (today - first_day).days
-    sealed, records = [], []
+    made, records = [], []
     # Creation dates rise with the sequence, so numbers follow the order customers arrived in.
     for index in range(start, start + count):
         created = first_day + dt.timedelta(days=min(span, int(span * index / max(total, 1))))
@@ -140,9 +140,9 @@ def _make_chunk(task: tuple) -> tuple[list[customers.SealedCustomer], list[dict[
         moment = dt.datetime.combine(created, dt.time(9)) + dt.timedelta(seconds=rng.randrange(8 * 3600))
         record = {"created_at": moment, "approved_at": moment, "responsible_clerk": rng.choice(clerk_ids),
                   **_dates(rng, str(values["category"]), created, today)}
-        sealed.append(customers.seal_customer(values, keys))
+        made.append(values)
         records.append(record)
-    return sealed, records
+    return customers.seal_customers(made, keys), records
 
 
 def _demo_labels(actor: Actor) -> list[int]:

@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
-import hmac
 import itertools
 import json
 import operator
@@ -139,18 +138,31 @@ _NONCE_SLICES = tuple(slice(i * crypto.NONCE_BYTES, (i + 1) * crypto.NONCE_BYTES
 
 def encrypt_fields(record_id: str, key_id: str, key: bytes, values: dict[str, object],
                    table: str = TABLE) -> dict[str, bytes]:
+    return dict(zip(PERSONAL_FIELDS, _encrypt_in_order(record_id, key_id, key, values, table)))
+
+
+def _encrypt_in_order(record_id: str, key_id: str, key: bytes, values: dict[str, object],
+                      table: str = TABLE) -> list[bytes]:
+    """The PERSONAL_FIELDS' ciphertexts, in that order (the bulk path's hot loop)."""
     # One AESGCM object and one random read per record; each field still gets its own nonce and
     # exactly the ciphertext crypto.encrypt(key, ..., crypto.field_aad(...)) would give.
     encrypt = AESGCM(key).encrypt
     head, tail = _aad_parts(table, record_id, key_id)
     nonces = os.urandom(crypto.NONCE_BYTES * len(PERSONAL_FIELDS))
     get = values.get
-    out = {}
-    for name, part in zip(PERSONAL_FIELDS, _NONCE_SLICES):
+    fmt = crypto.FORMAT_V1
+    out = []
+    for name, part, label in _FIELD_PLAN:
+        value = get(name, "")
         nonce = nonces[part]
-        out[name] = b"".join((crypto.FORMAT_V1, nonce, encrypt(nonce, _json_text(get(name, "")).encode(),
-                                                               head + _LP_FIELDS[name] + tail)))
+        plaintext = _EMPTY_JSON if value == "" else (
+            _JSON_STRING(value) if type(value) is str else _JSON_ENCODE(value)).encode()
+        out.append(fmt + nonce + encrypt(nonce, plaintext, head + label + tail))
     return out
+
+
+_EMPTY_JSON = b'""'  # json.dumps("")
+_FIELD_PLAN = tuple(zip(PERSONAL_FIELDS, _NONCE_SLICES, (_LP_FIELDS[name] for name in PERSONAL_FIELDS)))
 
 
 def decrypt_fields(record_id: str, key_id: str, key: bytes, row: dict, names=PERSONAL_FIELDS,
@@ -182,10 +194,27 @@ def _index_key(root: bytes, info: str) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=None, info=info.encode()).derive(root)
 
 
+@functools.lru_cache(maxsize=64)
+def _hmac_pads(key: bytes) -> tuple:
+    """SHA-256 states after HMAC's inner and outer key blocks (RFC 2104), to copy for each message."""
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+    return hashlib.sha256(bytes(b ^ 0x36 for b in block)), hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """hmac.digest(key, message, "sha256"), four times faster for a reused key: OpenSSL's one-shot HMAC
+    looks the algorithm up on every call, which costs more than the hashing of a short message."""
+    inner, outer = _hmac_pads(key)
+    inner = inner.copy()
+    inner.update(message)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
 def _blind(root: bytes, index_name: str, normalised: str, bits: int) -> int:
     """The same number as KeyRing.blind_index(index_name, normalised, bits), with the sub-key cached."""
-    digest = hmac.new(_index_key(root, f"bidx|v1|customer|{index_name}"), normalised.encode("utf-8"),
-                      hashlib.sha256).digest()
+    digest = hmac_sha256(_index_key(root, f"bidx|v1|customer|{index_name}"), normalised.encode("utf-8"))
     return int.from_bytes(digest[:4], "big") >> (32 - bits)
 
 
@@ -194,7 +223,7 @@ def _fingerprint(root: bytes, values: dict[str, object], normalised_id: str | No
     if not values.get("id_number"):
         return None
     text = f"{values.get('id_type', 'resident_id')}|{normalised_id or _norm_id(values)}"
-    return hmac.new(_index_key(root, "idfp|v1|customer"), text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    return hmac_sha256(_index_key(root, "idfp|v1|customer"), text.encode("utf-8"))[:16].hex()
 
 
 def _indexes_with(root: bytes, bits: int, values: dict[str, object]) -> dict[str, object]:
@@ -382,17 +411,34 @@ class SealedCustomer(NamedTuple):
 
 def seal_customer(cleaned: dict[str, object], keys: SealKeys, customer_id: str | None = None) -> SealedCustomer:
     """Encrypt a cleaned record under a new data key and compute its indexes; touches no database."""
+    return seal_customers([cleaned], keys, [customer_id])[0]
+
+
+def seal_customers(records: list[dict[str, object]], keys: SealKeys,
+                   customer_ids: list[str | None] | None = None) -> list[SealedCustomer]:
+    """seal_customer for many records, done a step at a time over all of them.
+
+    The same results as sealing one by one, about a third faster: alternating AES-GCM and HMAC
+    calls record by record costs OpenSSL far more than doing all of one, then all of the other.
+    """
     ms = int(clock.now().timestamp() * 1000)
-    fresh = os.urandom(20 + 32 + crypto.NONCE_BYTES)  # two ids, the data key and its wrapping nonce at once
-    customer_id = customer_id or time_ordered_id(ms, fresh[:10])
-    key_id = time_ordered_id(ms, fresh[10:20])
-    key, nonce = fresh[20:52], fresh[52:]
-    wrapped = crypto.FORMAT_V1 + nonce + _wrapper(keys.wrapping).encrypt(nonce, key, keystore._aad(key_id))
-    columns: dict[str, object] = encrypt_fields(customer_id, key_id, key, cleaned)
-    columns.update(_indexes_with(keys.index_root, keys.bits, cleaned))
-    for name, empty in _PLAIN_EMPTY.items():
-        columns[name] = cleaned.get(name, empty)
-    return SealedCustomer(customer_id, key_id, wrapped, tuple(map(columns.__getitem__, SEALED_COLUMNS)))
+    wrap = _wrapper(keys.wrapping).encrypt
+    made = []
+    for number, given in enumerate(customer_ids or [None] * len(records)):
+        fresh = os.urandom(20 + 32 + crypto.NONCE_BYTES)  # two ids, the data key and its wrapping nonce at once
+        key_id = time_ordered_id(ms, fresh[10:20])
+        key, nonce = fresh[20:52], fresh[52:]
+        made.append((given or time_ordered_id(ms, fresh[:10]), key_id, key,
+                     crypto.FORMAT_V1 + nonce + wrap(nonce, key, keystore._aad(key_id))))
+    root, bits = keys.index_root, keys.bits
+    indexes = [_indexes_with(root, bits, cleaned) for cleaned in records]
+    sealed = []
+    for (customer_id, key_id, key, wrapped), cleaned, index in zip(made, records, indexes, strict=True):
+        get = cleaned.get
+        sealed.append(SealedCustomer(customer_id, key_id, wrapped, (
+            *_encrypt_in_order(customer_id, key_id, key, cleaned), index["id_bidx"], index["mobile_bidx"],
+            index["name_bidx"], index["id_fp"], *[get(name, empty) for name, empty in _PLAIN_EMPTY.items()])))
+    return sealed
 
 
 _PLAIN_EMPTY = {name: False if FIELDS_BY_NAME[name].kind is Kind.BOOL else "" for name in PLAIN_FIELDS}
@@ -490,10 +536,10 @@ def _insert_sealed(actor: Actor, batch: list[SealedCustomer], records: list[dict
     """
     from models.db import db, keys_db
 
-    created = clock.now().astimezone(dt.timezone.utc).replace(tzinfo=None)
+    created = clock.now().astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ")
     with keys_db.atomic():
         keys_db.cursor().executemany('INSERT INTO "data_key" ("key_id", "wrapped", "created_at") VALUES (?, ?, ?)',
-                                     [(s.key_id, s.wrapped_key, created.isoformat(" ")) for s in batch])
+                                     [(s.key_id, s.wrapped_key, created) for s in batch])
     try:
         with write():
             per_year: dict[int, int] = {}
@@ -509,16 +555,22 @@ def _insert_sealed(actor: Actor, batch: list[SealedCustomer], records: list[dict
             adapt = _time_adapter()
             numbers, rows, events = [], [], []
             event_json = json.dumps(event_details, sort_keys=True, ensure_ascii=False)
+            staff_id = (actor.staff_id,)
+            rest = tuple(rest)
+            made: dict[int, tuple] = {}  # the columns of each distinct record dict (callers may share one)
             for sealed, record in zip(batch, records, strict=True):
                 year = record["created_at"].year
                 customer_no = f"C{year}{next_number[year]:06d}"
                 next_number[year] += 1
                 numbers.append(customer_no)
-                extra = tuple(map(adapt, record_values({**record_defaults, **record})))
-                rows.append((sealed.customer_id, sealed.key_id, *sealed.values, customer_no, actor.staff_id,
-                             *extra, *rest))
-                events.append((sealed.customer_id, extra[0], actor.staff_id, actor.username, event_kind, "",
-                               event_json))
+                extra = made.get(id(record))
+                if extra is None:
+                    extra = made[id(record)] = tuple(map(adapt, record_values({**record_defaults, **record})))
+                rows.append((sealed.customer_id, sealed.key_id) + sealed.values + (customer_no,) + staff_id
+                            + extra + rest)
+                if event_kind:
+                    events.append((sealed.customer_id, extra[0], actor.staff_id, actor.username, event_kind, "",
+                                   event_json))
             db.cursor().executemany(sql, rows)
             if event_kind:
                 db.cursor().executemany(

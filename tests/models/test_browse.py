@@ -331,6 +331,31 @@ def test_bulk_sealing_is_the_ordinary_format(clerk):
                                                                                                     bits)
 
 
+def test_sealing_many_at_once_is_sealing_each(clerk):
+    keys = customers.seal_keys()
+    records = [validation.check_valid(make_data(seed), today=clock.today()) for seed in (11, 12, 13)]
+    many = customers.seal_customers(records, keys)
+    assert len({s.customer_id for s in many}) == 3 and len({s.key_id for s in many}) == 3
+    for sealed, values in zip(many, records):
+        one = customers.seal_customer(values, keys)
+        index_columns = ("id_bidx", "mobile_bidx", "name_bidx", "id_fp", *customers.PLAIN_FIELDS)
+        assert [sealed.column(n) for n in index_columns] == [one.column(n) for n in index_columns]
+        key = crypto.decrypt(office_mod.current().keyring.wrapping, sealed.wrapped_key, keystore._aad(sealed.key_id))
+        assert customers.decrypt_fields(sealed.customer_id, sealed.key_id, key,
+                                        dict(zip(customers.SEALED_COLUMNS, sealed.values))) == {
+            name: values.get(name, "") for name in PERSONAL_FIELDS}
+
+
+@pytest.mark.parametrize("key_size", [0, 1, 32, 64, 65, 200])
+def test_the_index_hmac_is_rfc_2104_hmac_sha256(key_size):
+    import hmac
+    import os
+
+    for message in (b"", b"13800138000", "张三".encode(), os.urandom(300)):
+        key = os.urandom(key_size)
+        assert customers.hmac_sha256(key, message) == hmac.digest(key, message, "sha256")
+
+
 def test_generated_customers_are_valid_and_readable(clerk):
     pools = bulkgen._pools(3)
     rng = random.Random(3)
