@@ -6,6 +6,7 @@ Validation lives in models/validation.py, which reuses the resident-ID helpers h
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 
@@ -25,6 +26,10 @@ _PHONE_SEPARATORS = re.compile(r"[\s\-()./]+")
 _CN_MOBILE_WITH_PREFIX = re.compile(r"(?:\+86|0086|86)(1[0-9]{10})")
 _WHITESPACE_RUN = re.compile(r"\s+")
 _NAME_REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# A name made only of these is returned unchanged by normalise_name: every code point of
+# CJK Extension A and the Unified Ideographs is an assigned letter (Lo) in Unicode 14 that
+# NFKC, casefolding and the space rules leave alone, and U+00B7 is already the one middle dot.
+_PLAIN_HAN_NAME = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\u00b7]+")
 
 
 def _nfkc(raw: str) -> str:
@@ -37,11 +42,16 @@ def _is_ascii_digits(text: str) -> bool:
     return _ASCII_DIGITS.fullmatch(text) is not None
 
 
+_RESIDENT_ID_WEIGHT_SUM = sum(RESIDENT_ID_WEIGHTS)
+
+
 def resident_id_check_char(body: str) -> str:
     """Return the GB 11643 check character for the first 17 digits of a resident ID."""
     if len(body) != 17 or not _is_ascii_digits(body):
         raise ValueError("the check character needs exactly 17 digits")
-    total = sum(int(d) * w for d, w in zip(body, RESIDENT_ID_WEIGHTS))
+    # The bytes of ASCII digits are 48 + digit, so the weighted byte sum is the weighted digit
+    # sum plus 48 times the sum of the weights.
+    total = sum(map(operator.mul, body.encode("ascii"), RESIDENT_ID_WEIGHTS)) - 48 * _RESIDENT_ID_WEIGHT_SUM
     return RESIDENT_ID_CHECK_CHARS[total % 11]
 
 
@@ -56,8 +66,13 @@ def convert_legacy_resident_id(legacy: str) -> str:
 
 def clean_resident_id(raw: str) -> str:
     """Return `raw` folded to NFKC without whitespace or '-', and with a trailing x upper-cased."""
-    text = _nfkc(raw)
-    text = "".join(c for c in text if not c.isspace() and c != "-")
+    if type(raw) is str and raw.isascii() and raw.isalnum():
+        # Fast path (an ID already clean): ASCII is NFKC-stable, and letters and digits hold
+        # no whitespace and no '-'.
+        text = raw
+    else:
+        # str.split() with no argument splits on exactly the characters str.isspace() accepts.
+        text = "".join(_nfkc(raw).split()).replace("-", "")
     if text.endswith("x"):
         text = text[:-1] + "X"
     return text
@@ -74,11 +89,16 @@ def normalise_resident_id(raw: str) -> str:
 
 def strip_phone_separators(raw: str) -> str:
     """Return the phone number folded to NFKC without whitespace and the separators - ( ) . /."""
+    if type(raw) is str and raw.isascii() and raw.isdigit():
+        return raw  # Fast path: ASCII digits are NFKC-stable and hold no separator.
     return _PHONE_SEPARATORS.sub("", _nfkc(raw))
 
 
 def normalise_phone(raw: str) -> str:
     """Return the phone number without separators, and without a +86/0086/86 prefix before a mobile."""
+    if type(raw) is str and len(raw) < 13 and raw.isascii() and raw.isdigit():
+        # Fast path (a plain mobile): nothing to strip, and every prefixed form is at least 13 long.
+        return raw
     text = strip_phone_separators(raw)
     match = _CN_MOBILE_WITH_PREFIX.fullmatch(text)
     # Only a mobile is unambiguous: "86" + 11 digits starting with 1 is a mainland mobile.
@@ -135,6 +155,18 @@ def _casefold_latin(text: str) -> str:
 
 def normalise_name(raw: str) -> str:
     """Return the name folded for matching: NFKC, no invisibles, CJK unspaced, one dot, Latin casefolded."""
+    if type(raw) is str:
+        if _PLAIN_HAN_NAME.fullmatch(raw):
+            return raw  # Fast path (most names): see _PLAIN_HAN_NAME; no step below changes it.
+        if raw.isascii() and raw.isprintable():
+            # Fast path: printable ASCII is NFKC-stable, has no invisibles, CJK or dots, its only
+            # whitespace is " " (split() drops the runs and the ends) and its Latin letters are A-Z.
+            return " ".join(raw.split()).lower()
+    return _normalise_name_general(raw)
+
+
+def _normalise_name_general(raw: str) -> str:
+    """Return normalise_name(raw) step by step, for any input."""
     text = "".join(_name_char(c) for c in _nfkc(raw))
     text = text.translate(_MIDDLE_DOT_TABLE)
     text = _WHITESPACE_RUN.sub(" ", text).strip()

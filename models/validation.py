@@ -55,6 +55,9 @@ _POSTCODE = re.compile(r"[0-9]{6}")
 _EMAIL = re.compile(
     r"[^\s@]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
 )
+# A narrower, faster shape for everyday addresses: whatever it matches, _EMAIL matches too
+# (ASCII local part without space or @; labels of 1-63 letters or digits; a 2-63 letter TLD).
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9]{1,63}\.)+[A-Za-z]{2,63}")
 _NOT_MOBILE_TYPES = frozenset(
     {phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.TOLL_FREE,
      phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST,
@@ -137,7 +140,8 @@ def _split_resident_id(raw: str) -> tuple[str, bool]:
 
 def _all_ascii_digits(text: str) -> bool:
     """Return True when `text` is non-empty and only ASCII 0-9."""
-    return bool(text) and all("0" <= c <= "9" for c in text)
+    # isdigit() alone accepts other scripts' digits; on ASCII it is exactly 0-9, and False for "".
+    return text.isascii() and text.isdigit()
 
 
 def _embedded_birth_date(number: str, today: date) -> date:
@@ -215,6 +219,13 @@ def age_on(birth: date, on: date) -> int:
 
 def parse_date(raw: str) -> date:
     """Return the date written as YYYY-MM-DD or YYYYMMDD, or raise ValueError with the reason."""
+    if type(raw) is str and raw.isascii() and _ISO_DATE.fullmatch(raw):
+        # Fast path: ASCII is NFKC-stable, a full match leaves nothing to strip, and on exactly
+        # YYYY-MM-DD fromisoformat builds the same date (or refuses the same non-dates).
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise ValueError(_NOT_A_REAL_DATE) from None
     text = unicodedata.normalize("NFKC", raw).strip()
     match = _ISO_DATE.fullmatch(text) or _COMPACT_DATE.fullmatch(text)
     if match is None:
@@ -222,7 +233,10 @@ def parse_date(raw: str) -> date:
     try:
         return date(*(int(part) for part in match.groups()))
     except ValueError:
-        raise ValueError("is not a real date (check the month and day)") from None
+        raise ValueError(_NOT_A_REAL_DATE) from None
+
+
+_NOT_A_REAL_DATE = "is not a real date (check the month and day)"
 
 
 def parse_bool(value: object) -> bool:
@@ -242,6 +256,8 @@ def parse_bool(value: object) -> bool:
 
 def _lenient_bool(value: object) -> bool:
     """Return the bool meant by `value`, or False when it cannot be read (its own field reports that)."""
+    if value is None:
+        return False  # Fast path (an empty column): parse_bool refuses None.
     try:
         return parse_bool(value)
     except ValueError:
@@ -257,7 +273,7 @@ def _record_choice(record: Mapping[str, object], name: str) -> str:
 # --- one field -------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Context:
     """What a kind checker may read besides the value: the whole record and today."""
 
@@ -317,10 +333,11 @@ def _check_id_number(text: str, ctx: _Context) -> object:
     """Return the ID number cleaned for its ID type (18-digit resident ID, else upper-case letters/digits)."""
     if _record_choice(ctx.record, "id_type") == "resident_id":
         parsed = parse_resident_id(text, today=ctx.today)
-        warnings = [region_warning(parsed.region_code)]
+        warning = region_warning(parsed.region_code)
         if parsed.legacy:
-            warnings.append("an old 15-digit ID was converted to the 18-digit form")
-        ctx.warning = "; ".join(w for w in warnings if w) or None
+            legacy = "an old 15-digit ID was converted to the 18-digit form"
+            warning = f"{warning}; {legacy}" if warning else legacy
+        ctx.warning = warning
         return parsed.number
     cleaned = unicodedata.normalize("NFKC", text).upper()
     if _OTHER_ID.fullmatch(cleaned) is None:
@@ -368,7 +385,7 @@ def _check_email(text: str, ctx: _Context) -> object:
     """Return the email address when it has a sane shape."""
     # NFKC folds the full-width ＠ and ． that Chinese input methods type.
     cleaned = unicodedata.normalize("NFKC", text)
-    if _EMAIL.fullmatch(cleaned) is None:
+    if _PLAIN_EMAIL.fullmatch(cleaned) is None and _EMAIL.fullmatch(cleaned) is None:
         raise FieldProblem("bad_format", "is not a valid email address")
     return cleaned
 
@@ -399,17 +416,18 @@ _KIND_CHECKS: dict[Kind, Callable[[str, _Context], object]] = {
     Kind.INT: _check_int,
 }
 _NAME_CHECKS: dict[str, Callable[[str, _Context], object]] = {"postcode": _check_postcode}
+_BOOL, _DATE = Kind.BOOL, Kind.DATE  # module globals: reading an Enum member off its class is slow
 
 
 def _clean_present(value: object, ctx: _Context) -> object:
     """Return the cleaned form of a non-empty value, or raise FieldProblem."""
     spec = ctx.spec
-    if spec.kind is Kind.BOOL:
+    if spec.kind is _BOOL:
         try:
             return parse_bool(value)
         except ValueError as exc:
             raise FieldProblem("bad_format", str(exc)) from None
-    if spec.kind is Kind.DATE and isinstance(value, date):
+    if spec.kind is _DATE and isinstance(value, date):
         return _check_date(value.date() if isinstance(value, datetime) else value, ctx)
     text = _as_text(value)
     if spec.name in NEWLINE_FIELDS:
@@ -419,8 +437,13 @@ def _clean_present(value: object, ctx: _Context) -> object:
         raise FieldProblem("control_chars", "contains control or invisible characters")
     cleaned = _NAME_CHECKS.get(spec.name, _KIND_CHECKS[spec.kind])(text, ctx)
     if isinstance(cleaned, str) and len(cleaned) > spec.max_length:
-        raise FieldProblem("too_long", f"is too long (at most {spec.max_length} characters)")
+        raise _too_long(spec)
     return cleaned
+
+
+def _too_long(spec: FieldSpec) -> FieldProblem:
+    """Return the problem of a cleaned value longer than the field allows."""
+    return FieldProblem("too_long", f"is too long (at most {spec.max_length} characters)")
 
 
 def _error(spec: FieldSpec, code: str, reason: str) -> FieldError:
@@ -436,6 +459,74 @@ def validate_field(
     if spec is None:
         # repr() escapes any control characters a hostile import header might carry.
         return value, FieldError(str(name), f"Unknown field {name!r}", "unknown_field"), None
+    plan = _PLANS.get(name)
+    if plan is None or plan.spec is not spec:
+        return _validate_general(spec, value, record, today)
+    return _validate_planned(plan, value, record, today)
+
+
+class _FieldPlan:
+    """What the fast path needs to know about one field, worked out once instead of per value."""
+
+    __slots__ = ("spec", "empty", "optional_empty", "check", "choices")
+
+    def __init__(self, spec: FieldSpec):
+        self.spec = spec
+        self.empty: object = False if spec.kind is Kind.BOOL else ""  # a checkbox has no third state
+        # validate_field's whole result for an empty value when the field is optional.
+        self.optional_empty = None if spec.required else (self.empty, None, None)
+        # The check _clean_present picks for text; a checkbox reads the raw value instead.
+        self.check: Callable[[str, _Context], object] | None = (
+            None if spec.kind is Kind.BOOL else _NAME_CHECKS.get(spec.name, _KIND_CHECKS.get(spec.kind))
+        )
+        # A choice by its case-folded form; setdefault keeps the first, as _check_choice's loop does.
+        self.choices: dict[str, str] = {}
+        for choice in spec.choices:
+            self.choices.setdefault(choice.casefold(), choice)
+
+
+_PLANS: dict[str, _FieldPlan] = {name: _FieldPlan(spec) for name, spec in FIELDS_BY_NAME.items()}
+
+
+def _validate_planned(
+    plan: _FieldPlan, value: object, record: Mapping[str, object], today: date
+) -> tuple[object, FieldError | None, str | None]:
+    """Return validate_field's result, taking a fast path for None and for printable text."""
+    spec = plan.spec
+    check = plan.check
+    if value is None:
+        return plan.optional_empty or (plan.empty, _error(spec, "required", "is required"), None)
+    if type(value) is not str or check is None:
+        return _validate_general(spec, value, record, today)
+    text = value.strip()
+    if not text:
+        return plan.optional_empty or (plan.empty, _error(spec, "required", "is required"), None)
+    if not text.isprintable():
+        return _validate_general(spec, value, record, today)
+    # What _clean_present does with printable text: it holds no \r to fold and no forbidden
+    # character, so only the field's check and the length limit remain.
+    warning = None
+    if check is _check_text:
+        cleaned: object = text
+    elif check is _check_choice and text.casefold() in plan.choices:
+        cleaned = plan.choices[text.casefold()]  # a miss takes the check below, for its error
+    else:
+        ctx = _Context(spec, record, today)
+        try:
+            cleaned = check(text, ctx)
+        except FieldProblem as exc:
+            return "", _error(spec, exc.code, exc.reason), None
+        warning = ctx.warning
+    if isinstance(cleaned, str) and len(cleaned) > spec.max_length:
+        problem = _too_long(spec)
+        return "", _error(spec, problem.code, problem.reason), None
+    return cleaned, None, (f"{spec.label_en}: {warning}" if warning else None)
+
+
+def _validate_general(
+    spec: FieldSpec, value: object, record: Mapping[str, object], today: date
+) -> tuple[object, FieldError | None, str | None]:
+    """Return validate_field's result for any value of the field `spec`."""
     if _is_empty(value):
         empty: object = False if spec.kind is Kind.BOOL else ""  # a checkbox has no third state
         error = _error(spec, "required", "is required") if spec.required else None
@@ -450,6 +541,8 @@ def validate_field(
 
 
 # --- the whole record --------------------------------------------------------------
+
+_ALL_FIELD_NAMES: tuple[str, ...] = tuple(spec.name for spec in CUSTOMER_FIELDS)
 
 # Fields whose check reads another field: when the other one changes, re-check this one.
 _DEPENDANTS: dict[str, tuple[str, ...]] = {
@@ -522,7 +615,7 @@ def _fields_to_check(
 ) -> tuple[list[str], list[str]]:
     """Return the fields whose cleaned values are returned, and dependants that are only re-checked."""
     if not partial:
-        return [spec.name for spec in CUSTOMER_FIELDS], []
+        return list(_ALL_FIELD_NAMES), []
     present = [spec.name for spec in CUSTOMER_FIELDS if spec.name in data]
     dependants = [
         d for name in present for d in _DEPENDANTS.get(name, ())
@@ -549,12 +642,25 @@ def validate_customer(
     ]
     warnings: list[str] = []
     fields, dependants = _fields_to_check(data, record, partial)
-    for name in fields + dependants:
-        value, error, warning = validate_field(name, record.get(name), record, today=today)
-        if name in fields:
-            cleaned[name] = value
-        errors += [error] if error else []
-        warnings += [warning] if warning else []
+    # Every name here is a CUSTOMER_FIELDS name, so its plan is the one validate_field would use.
+    for name in fields:
+        value = record.get(name)
+        plan = _PLANS[name]
+        if value is None and plan.optional_empty is not None:
+            cleaned[name] = plan.optional_empty[0]  # Fast path: an optional field left out.
+            continue
+        value, error, warning = _validate_planned(plan, value, record, today)
+        cleaned[name] = value
+        if error is not None:
+            errors.append(error)
+        if warning:
+            warnings.append(warning)
+    for name in dependants:  # re-checked only: their errors count, their values are not returned
+        _value, error, warning = _validate_planned(_PLANS[name], record.get(name), record, today)
+        if error is not None:
+            errors.append(error)
+        if warning:
+            warnings.append(warning)
     errors += _cross_field_errors(record, cleaned, errors, data if partial else None, today)
     return cleaned, errors, warnings
 
