@@ -526,65 +526,133 @@ def _time_adapter():
     return adapt
 
 
-def _insert_sealed(actor: Actor, batch: list[SealedCustomer], records: list[dict[str, object]], *,
+def _insert_sealed(actor: Actor, batch: list[SealedCustomer] | list[tuple], records: list[dict[str, object]], *,
                    event_kind: str | None, event_details: dict, audit_action: str, audit_object_type: str,
                    audit_object_id: str, audit_details: dict) -> list[str]:
-    """Write sealed customers (their RECORD_COLUMNS in `records`); returns their numbers, in order.
+    """Write sealed customers (their RECORD_COLUMNS in `records`) in one transaction; returns their numbers.
 
+    `batch` holds SealedCustomers or plain tuples of the same four parts (the import's workers send
+    tuples: a named tuple costs twice as much to pass between processes).
     Each record needs created_at (naive UTC); numbers are given per year of creation, in order.
     `event_kind` None writes no history event per customer (an import's batch id says it instead).
     """
-    from models.db import db, keys_db
+    with SealedBatch(actor, event_kind=event_kind, event_details=event_details, audit_action=audit_action,
+                     audit_object_type=audit_object_type, audit_object_id=audit_object_id,
+                     audit_details=audit_details) as writing:
+        return writing.add(batch, records)
 
-    created = clock.now().astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ")
-    with keys_db.atomic():
-        keys_db.cursor().executemany('INSERT INTO "data_key" ("key_id", "wrapped", "created_at") VALUES (?, ?, ?)',
-                                     [(s.key_id, s.wrapped_key, created) for s in batch])
-    try:
-        with write():
-            per_year: dict[int, int] = {}
-            for record in records:
-                year = record["created_at"].year
-                per_year[year] = per_year.get(year, 0) + 1
-            next_number = {year: _reserve_customer_numbers(year, count) for year, count in sorted(per_year.items())}
-            sql, rest, _names = _insert_sql(db, Customer, ("id", "key_id", *SEALED_COLUMNS, "customer_no",
-                                                           "created_by", *RECORD_COLUMNS))
-            record_defaults = {f.name: _field_default(f) for f in Customer._meta.sorted_fields
-                               if f.name in RECORD_COLUMNS}
-            record_values = operator.itemgetter(*RECORD_COLUMNS)
-            adapt = _time_adapter()
-            numbers, rows, events = [], [], []
-            event_json = json.dumps(event_details, sort_keys=True, ensure_ascii=False)
-            staff_id = (actor.staff_id,)
-            rest = tuple(rest)
-            made: dict[int, tuple] = {}  # the columns of each distinct record dict (callers may share one)
-            for sealed, record in zip(batch, records, strict=True):
-                year = record["created_at"].year
-                customer_no = f"C{year}{next_number[year]:06d}"
-                next_number[year] += 1
-                numbers.append(customer_no)
-                extra = made.get(id(record))
-                if extra is None:
-                    extra = made[id(record)] = tuple(map(adapt, record_values({**record_defaults, **record})))
-                rows.append((sealed.customer_id, sealed.key_id) + sealed.values + (customer_no,) + staff_id
-                            + extra + rest)
-                if event_kind:
-                    events.append((sealed.customer_id, extra[0], actor.staff_id, actor.username, event_kind, "",
-                                   event_json))
-            db.cursor().executemany(sql, rows)
-            if event_kind:
-                db.cursor().executemany(
-                    'INSERT INTO "customer_event" ("customer_id", "at", "actor_id", "actor", "kind", "fields", '
-                    '"details") VALUES ({})'.format(", ".join([db.param] * 7)), events)
-            audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id,
-                         action=audit_action, object_type=audit_object_type, object_id=audit_object_id,
-                         details={**audit_details, "count": len(batch), "first": numbers[0] if numbers else "",
-                                  "last": numbers[-1] if numbers else ""})
-    except BaseException:
+
+class SealedBatch:
+    """One write transaction of sealed customers, added a part at a time, with ONE audit entry at its end.
+
+    The batch's data keys are stored just before the commit, in one key-store transaction (a key
+    must never be missing for a committed row); if the batch then does not commit, they are deleted
+    again, so a failed batch leaves nothing behind.
+    The import adds each chunk as the workers hand it over, so writing overlaps their sealing.
+    """
+
+    def __init__(self, actor: Actor, *, audit_action: str, audit_object_type: str, audit_object_id: str,
+                 audit_details: dict, event_kind: str | None = None, event_details: dict | None = None):
+        self.actor = actor
+        self.audit = (audit_action, audit_object_type, audit_object_id, audit_details)
+        self.event_kind = event_kind
+        self.event_json = json.dumps(event_details or {}, sort_keys=True, ensure_ascii=False)
+        self.numbers: list[str] = []
+        self.keys: list[tuple[str, bytes, str]] = []  # data-key rows, stored just before the commit
+        self.stored_keys = False
+
+    def __enter__(self) -> "SealedBatch":
+        from models.db import db
+
+        self._write = write()
+        self._write.__enter__()
+        self._sql, rest, _names = _insert_sql(db, Customer, ("id", "key_id", *SEALED_COLUMNS, "customer_no",
+                                                             "created_by", *RECORD_COLUMNS))
+        self._rest = tuple(rest)
+        self._record_defaults = {f.name: _field_default(f) for f in Customer._meta.sorted_fields
+                                 if f.name in RECORD_COLUMNS}
+        self._adapt = _time_adapter()
+        return self
+
+    def add(self, batch: list[SealedCustomer] | list[tuple], records: list[dict[str, object]]) -> list[str]:
+        """Write the rows inside the open transaction (their keys wait for the commit); returns their numbers."""
+        from models.db import db
+
+        created = clock.now().astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ")
+        self.keys += [(key_id, wrapped, created) for _id, key_id, wrapped, _values in batch]
+        per_year: dict[int, int] = {}
+        for record in records:
+            year = record["created_at"].year
+            per_year[year] = per_year.get(year, 0) + 1
+        next_number = {year: _reserve_customer_numbers(year, count) for year, count in sorted(per_year.items())}
+        record_values = operator.itemgetter(*RECORD_COLUMNS)
+        adapt, defaults, rest = self._adapt, self._record_defaults, self._rest
+        staff_id = (self.actor.staff_id,)
+        numbers, rows, events = [], [], []
+        made: dict[int, tuple] = {}  # the columns of each distinct record dict (callers may share one)
+        for (customer_id, key_id, _wrapped, values), record in zip(batch, records, strict=True):
+            year = record["created_at"].year
+            customer_no = f"C{year}{next_number[year]:06d}"
+            next_number[year] += 1
+            numbers.append(customer_no)
+            extra = made.get(id(record))
+            if extra is None:
+                extra = made[id(record)] = tuple(map(adapt, record_values({**defaults, **record})))
+            rows.append((customer_id, key_id) + values + (customer_no,) + staff_id + extra + rest)
+            if self.event_kind:
+                events.append((customer_id, extra[0], self.actor.staff_id, self.actor.username, self.event_kind, "",
+                               self.event_json))
+        db.cursor().executemany(self._sql, rows)
+        if events:
+            db.cursor().executemany(
+                'INSERT INTO "customer_event" ("customer_id", "at", "actor_id", "actor", "kind", "fields", '
+                '"details") VALUES ({})'.format(", ".join([db.param] * 7)), events)
+        self.numbers += numbers
+        return numbers
+
+    def __exit__(self, exc_type, exc_value, traceback) -> bool:
+        failure = exc_value
+        if failure is None and self.numbers:
+            action, object_type, object_id, details = self.audit
+            try:
+                self._store_keys()  # durable before the rows that need them commit
+                audit.append(actor_id=self.actor.staff_id, actor=self.actor.username,
+                             session_id=self.actor.session_id, action=action, object_type=object_type,
+                             object_id=object_id, details={**details, "count": len(self.numbers),
+                                                           "first": self.numbers[0], "last": self.numbers[-1]})
+            except BaseException as error:
+                failure = error
+        try:
+            if failure is None:
+                self._write.__exit__(None, None, None)  # commits
+            else:
+                self._write.__exit__(type(failure), failure, failure.__traceback__)  # rolls back
+        except BaseException:
+            self._forget_keys()
+            raise
+        if failure is not None:
+            self._forget_keys()
+            if failure is not exc_value:
+                raise failure  # the audit entry could not be written: nothing of the batch stays
+        return False
+
+    def _store_keys(self) -> None:
+        from models.db import keys_db
+
         with keys_db.atomic():
-            keystore.DataKey.delete().where(keystore.DataKey.key_id.in_([s.key_id for s in batch])).execute()
-        raise
-    return numbers
+            keys_db.cursor().executemany('INSERT INTO "data_key" ("key_id", "wrapped", "created_at") VALUES (?, ?, ?)',
+                                         self.keys)
+        self.stored_keys = True
+
+    def _forget_keys(self) -> None:
+        from models.db import keys_db
+
+        if not self.stored_keys:
+            return
+        with keys_db.atomic():
+            for start in range(0, len(self.keys), 500):
+                part = [key_id for key_id, _wrapped, _created in self.keys[start:start + 500]]
+                keystore.DataKey.delete().where(keystore.DataKey.key_id.in_(part)).execute()
 
 
 def _backfill_fingerprints(batch: int = 1000) -> int:

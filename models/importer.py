@@ -54,6 +54,8 @@ MAX_CELL_CHARS = 1_000_000  # beyond any field's limit; a longer cell is refused
 BATCH_ROWS = 25_000
 CHUNK_ROWS = 2_000  # rows a worker process parses, validates and seals at a time
 PARALLEL_FROM_ROWS = 4000
+_AT_FP = customers.SEALED_COLUMNS.index("id_fp")  # a sealed record's fingerprint and category, by position
+_AT_CATEGORY = customers.SEALED_COLUMNS.index("category")
 _SURROGATE = re.compile("[\udc80-\udcff]")  # undecodable bytes, kept by errors="surrogateescape"
 
 
@@ -132,20 +134,31 @@ def worker_count(rows: int, requested: int | None = None) -> int:
     return 0 if rows < PARALLEL_FROM_ROWS else max(1, min(os.cpu_count() or 1, 4))
 
 
-def ordered_map(fn: Callable, tasks: Iterable, workers: int) -> Iterator:
-    """fn over tasks in order, in `workers` fresh processes (0: here), with few tasks in flight."""
+def _yield_to_parent() -> None:
+    """Workers run at a lower priority: the parent's writing is the one step that cannot be shared
+    out, so it should never wait for a core while workers are sealing rows ahead of it."""
+    with contextlib.suppress(OSError):
+        os.nice(5)
+
+
+def ordered_map(fn: Callable, tasks: Iterable, workers: int, ahead: int = 0) -> Iterator:
+    """fn over tasks in order, in `workers` fresh processes (0: here), with few tasks in flight.
+
+    `ahead` lets more tasks wait in flight: enough to keep the workers busy while the caller spends
+    a while on one result (the import writes a batch of many chunks at once).
+    """
     if workers <= 0:
         for task in tasks:
             yield fn(task)
         return
     # fork: workers start at once and never re-run the caller's main module. They inherit this
     # process's database handles but never use them, and leave through os._exit (no finalisers).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=_yield_to_parent) as pool:
         pending: deque = deque()
         try:
             for task in tasks:
                 pending.append(pool.submit(fn, task))
-                if len(pending) > workers * 2:
+                if len(pending) > max(workers * 2, ahead):
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
@@ -332,7 +345,7 @@ def _prepare_chunk(task: tuple) -> list[tuple]:
         good.append(len(out))
         out.append((row, line, cleaned, ()))
     for at, sealed in zip(good, customers.seal_customers([out[at][2] for at in good], keys)):
-        out[at] = (out[at][0], out[at][1], sealed, ())
+        out[at] = (out[at][0], out[at][1], tuple(sealed), ())  # a plain tuple pickles faster
     return out
 
 
@@ -458,50 +471,63 @@ def import_customers(actor: Actor, path: Path | str, *, mapping: dict[str, str] 
             chunk_rows = min(chunk_rows, max(200, rows_expected // (processes * 4)))
         tasks = ((first_row, first_line, text, fields, encoding, file_defaults, today, keys)
                  for first_row, first_line, text in _records(handle, reader.line_num + 1, chunk_rows))
-        pending: list[customers.SealedCustomer] = []  # checked and sealed, waiting for their batch
-        batches = 0
         cache = contextlib.ExitStack()
         if not check_only:
             cache.enter_context(customers.bulk_cache())
+        chunks = ordered_map(_prepare_chunk, tasks, processes, ahead=4 * processes)
+        cache.callback(chunks.close)  # stops the workers if the import stops early
+        batches = 0
         try:
-            for results in ordered_map(_prepare_chunk, tasks, processes):
-                accepted: list[tuple[int, int, customers.SealedCustomer]] = []
-                for row, line, sealed, problems in results:
-                    rows_done += 1
-                    if sealed is None:
-                        rejected += 1
-                        for field_name, code, reason in problems:
-                            rejects.add(RowProblem(row, line, field_name, code, reason))
-                        continue
-                    fp = str(sealed.column("id_fp"))
-                    if fp in seen:
-                        rejected += 1
-                        rejects.add(RowProblem(row, line, "id_number", "duplicate_in_file",
-                                               f"ID number is the same person as row {seen[fp]}"))
-                        continue
-                    seen[fp] = row
-                    accepted.append((row, line, sealed))
-                existing = _existing_by_fingerprint([str(s.column("id_fp")) for _r, _l, s in accepted])
-                fresh = []
-                for row, line, sealed in accepted:
-                    number_found = existing.get(str(sealed.column("id_fp")))
-                    if number_found:
-                        skipped += 1
-                        rejects.add(RowProblem(row, line, "id_number", "already_present",
-                                               f"already a customer: {number_found} (not imported again)"))
-                    elif check_only:
-                        imported += 1
-                    else:
-                        pending.append(sealed)
-                while len(pending) >= batch_rows:
-                    _store_batch(actor, pending[:batch_rows], batch_id, batches, today)
-                    imported, batches, pending = imported + batch_rows, batches + 1, pending[batch_rows:]
-                if progress:
-                    progress(ImportProgress(rows_done, max(rows_expected, rows_done), imported, rejected, skipped,
-                                            time.perf_counter() - started))
-            if pending:
-                _store_batch(actor, pending, batch_id, batches, today)
-                imported, pending = imported + len(pending), []
+            finished = False
+            while not finished:
+                # One batch is one transaction: each chunk is written as the workers hand it over (the
+                # writing overlaps their work) until the batch holds batch_rows rows.
+                batch = contextlib.nullcontext() if check_only else customers.SealedBatch(
+                    actor, audit_action="CUSTOMER_IMPORT", audit_object_type="import_batch",
+                    audit_object_id=batch_id, audit_details={"chunk": batches})
+                in_batch = 0
+                with batch:
+                    while in_batch < batch_rows:
+                        results = next(chunks, None)
+                        if results is None:
+                            finished = True
+                            break
+                        accepted: list[tuple[int, int, tuple]] = []
+                        for row, line, sealed, problems in results:
+                            rows_done += 1
+                            if sealed is None:
+                                rejected += 1
+                                for field_name, code, reason in problems:
+                                    rejects.add(RowProblem(row, line, field_name, code, reason))
+                                continue
+                            fp = sealed[3][_AT_FP]
+                            if fp in seen:
+                                rejected += 1
+                                rejects.add(RowProblem(row, line, "id_number", "duplicate_in_file",
+                                                       f"ID number is the same person as row {seen[fp]}"))
+                                continue
+                            seen[fp] = row
+                            accepted.append((row, line, sealed))
+                        existing = _existing_by_fingerprint([s[3][_AT_FP] for _r, _l, s in accepted])
+                        fresh = []
+                        for row, line, sealed in accepted:
+                            number_found = existing.get(sealed[3][_AT_FP])
+                            if number_found:
+                                skipped += 1
+                                rejects.add(RowProblem(row, line, "id_number", "already_present",
+                                                       f"already a customer: {number_found} (not imported again)"))
+                            else:
+                                fresh.append(sealed)
+                        if check_only:
+                            imported += len(fresh)
+                        elif fresh:
+                            batch.add(fresh, _import_records(actor, fresh, batch_id, today))
+                            in_batch += len(fresh)
+                        if progress:
+                            progress(ImportProgress(rows_done, max(rows_expected, rows_done), imported, rejected,
+                                                    skipped, time.perf_counter() - started))
+                imported += in_batch  # committed
+                batches += 1
             status = "checked" if check_only else "done"
         except KeyboardInterrupt:
             status = "interrupted"
@@ -519,18 +545,14 @@ def import_customers(actor: Actor, path: Path | str, *, mapping: dict[str, str] 
                         check_only, status, tuple(rejects.first))
 
 
-def _store_batch(actor: Actor, batch: list[customers.SealedCustomer], batch_id: str, number: int,
-                 today: dt.date) -> list[str]:
+def _import_records(actor: Actor, batch: list[tuple], batch_id: str, today: dt.date) -> list[dict[str, object]]:
+    """The columns an imported customer gets besides its sealed values (one shared dict per category)."""
     now = _utcnow()
-    at_category = customers.SEALED_COLUMNS.index("category")
     per_category = {category: {"created_at": now, "approved_at": now, "last_contact": today,
                                "next_verification_due": customers.next_verification(category, today),
                                "responsible_clerk": actor.staff_id, "import_batch": batch_id}
-                    for category in {s.values[at_category] for s in batch}}
-    records = [per_category[s.values[at_category]] for s in batch]  # shared dicts: the insert builds each once
-    return customers._insert_sealed(actor, batch, records, event_kind=None, event_details={},
-                                    audit_action="CUSTOMER_IMPORT", audit_object_type="import_batch",
-                                    audit_object_id=batch_id, audit_details={"chunk": number})
+                    for category in {s[3][_AT_CATEGORY] for s in batch}}
+    return [per_category[s[3][_AT_CATEGORY]] for s in batch]
 
 
 def _finish(actor: Actor, batch_id: str, check_only: bool, status: str, rows: int, imported: int, rejected: int,
