@@ -155,13 +155,15 @@ def _encrypt_in_order(record_id: str, key_id: str, key: bytes, values: dict[str,
     for name, part, label in _FIELD_PLAN:
         value = get(name, "")
         nonce = nonces[part]
-        plaintext = _EMPTY_JSON if value == "" else (
-            _JSON_STRING(value) if type(value) is str else _JSON_ENCODE(value)).encode()
+        kind = type(value)
+        plaintext = _EMPTY_JSON if value == "" else _JSON_STRING(value).encode() if kind is str else \
+            _JSON_BOOL[value] if kind is bool else _JSON_ENCODE(value).encode()
         out.append(fmt + nonce + encrypt(nonce, plaintext, head + label + tail))
     return out
 
 
 _EMPTY_JSON = b'""'  # json.dumps("")
+_JSON_BOOL = {True: b"true", False: b"false"}
 _FIELD_PLAN = tuple(zip(PERSONAL_FIELDS, _NONCE_SLICES, (_LP_FIELDS[name] for name in PERSONAL_FIELDS)))
 
 
@@ -437,11 +439,12 @@ def seal_customers(records: list[dict[str, object]], keys: SealKeys,
         get = cleaned.get
         sealed.append(SealedCustomer(customer_id, key_id, wrapped, (
             *_encrypt_in_order(customer_id, key_id, key, cleaned), index["id_bidx"], index["mobile_bidx"],
-            index["name_bidx"], index["id_fp"], *[get(name, empty) for name, empty in _PLAIN_EMPTY.items()])))
+            index["name_bidx"], index["id_fp"], *map(get, _PLAIN_NAMES, _PLAIN_DEFAULTS))))
     return sealed
 
 
 _PLAIN_EMPTY = {name: False if FIELDS_BY_NAME[name].kind is Kind.BOOL else "" for name in PLAIN_FIELDS}
+_PLAIN_NAMES, _PLAIN_DEFAULTS = tuple(_PLAIN_EMPTY), tuple(_PLAIN_EMPTY.values())
 
 
 def _reserve_customer_numbers(year: int, count: int) -> int:

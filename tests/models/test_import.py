@@ -265,6 +265,30 @@ def test_a_batch_that_fails_is_not_imported_at_all(clerk, csv_path, monkeypatch)
     assert (again.imported, again.skipped) == (4, 3), "running it again finishes the job"
 
 
+def test_a_batch_whose_keys_cannot_be_stored_leaves_nothing(clerk, csv_path, monkeypatch):
+    write_csv(csv_path, [person(seed) for seed in range(140, 145)])
+
+    def refuse(self):
+        raise RuntimeError("key store unavailable")
+
+    monkeypatch.setattr(customers.SealedBatch, "_store_keys", refuse)
+    with pytest.raises(RuntimeError):
+        run(clerk, csv_path, batch_rows=2)
+    monkeypatch.undo()
+    assert Customer.select().count() == 0 and keystore.DataKey.select().count() == 0
+    assert not AuditEntry.select().where(AuditEntry.action == "CUSTOMER_IMPORT").exists()
+
+
+def test_a_batch_is_written_chunk_by_chunk_in_one_transaction(clerk, csv_path):
+    write_csv(csv_path, [person(seed) for seed in range(150, 161)])
+    report = run(clerk, csv_path, batch_rows=6, chunk_rows=2)
+    assert report.imported == 11
+    entries = [json.loads(e.details) for e in AuditEntry.select().where(AuditEntry.action == "CUSTOMER_IMPORT")
+               .order_by(AuditEntry.seq)]
+    assert [e["count"] for e in entries] == [6, 5], "a batch ends at the first chunk that fills it"
+    assert keystore.DataKey.select().count() == 11
+
+
 # --- workers, permissions, the command --------------------------------------------------------
 
 
