@@ -143,6 +143,9 @@ def _intake_revisions(customer_id: str, notes: list[str]) -> list[dict]:
 @service(Perm.CUSTOMER_REVEAL)
 def export_customer_copy(actor: Actor, customer_no: str) -> DataCopy:
     """Write the customer's copy (JSON and text) into a new private folder in the export folder."""
+    from models.training import require_training
+
+    require_training(actor, "data_copy")  # lapsed data-protection training blocks exporting
     row = customers._row(customer_no)
     audit.append(actor_id=actor.staff_id, actor=actor.username, session_id=actor.session_id, action="DATA_COPY",
                  object_type="customer", object_id=row["customer_no"], fields=customers.PERSONAL_FIELDS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -119,3 +120,42 @@ def test_change_requests_on_the_person_are_in_the_copy(clerk, customer):
     assert [r["proposed"] for r in data["change_requests"]] == [{"mobile": "13512349876"}]
     assert data["change_requests"][0]["status"] == "pending" and data["not_included"] == []
     assert "13512349876" in made.text_path.read_text(encoding="utf-8")
+
+
+def test_lapsed_training_refuses_the_copy_and_the_refusal_is_audited(admin, clerk, customer, settings):
+    from models import training
+    from models.training import TrainingExpired
+
+    training.record_training(admin, "clerk", "DP", clock.today() - dt.timedelta(days=366))
+    with pytest.raises(TrainingExpired) as caught:
+        datacopy.export_customer_copy(clerk, customer.customer_no)
+    assert isinstance(caught.value, PermissionDenied)
+    assert str(caught.value).endswith("it must be renewed before revealing, approving or exporting")
+    denial = AuditEntry.select().order_by(AuditEntry.seq.desc()).get()
+    assert (denial.action, denial.outcome, denial.actor) == ("DENIED", "denied", "clerk")
+    details = json.loads(denial.details)
+    assert (details["reason"], details["service"]) == ("training_expired", "data_copy")
+    assert dt.date.fromisoformat(details["expired_on"]) < clock.today()
+    assert not AuditEntry.select().where(AuditEntry.action == "DATA_COPY").exists(), "refused before the audit"
+    assert not settings.export_dir.exists() or not any(settings.export_dir.iterdir()), "nothing written"
+    training.record_training(admin, "clerk", "DP renewal", clock.today())
+    assert datacopy.export_customer_copy(clerk, customer.customer_no).json_path.exists()
+    assert audit.verify_chain().ok
+
+
+def test_the_export_command_says_why_lapsed_training_refuses_the_copy(admin, clerk, customer, settings,
+                                                                      monkeypatch, capsys):
+    from models import training
+    from tui import cli
+
+    training.record_training(admin, "clerk", "DP", clock.today() - dt.timedelta(days=366))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(TEST_PASSWORD + "\n"))
+    monkeypatch.setenv("RECORDKEEPER_HOME", str(settings.home))
+    monkeypatch.setenv("RECORDKEEPER_ARGON2_MEMORY_KIB", str(settings.argon2_memory_kib))
+    if settings.database_url:
+        monkeypatch.setenv("RECORDKEEPER_DATABASE_URL", settings.database_url)
+    code = cli.main(["export", "--customer", customer.customer_no, "--as", "clerk", "--password-stdin"])
+    captured = capsys.readouterr()
+    assert code == cli.EXIT_DENIED
+    assert "not allowed: clerk's data-protection training expired on" in captured.err
+    assert "renewed" in captured.err and "customer-data" not in captured.out

@@ -257,3 +257,31 @@ async def test_the_file_exports_a_document_and_writes_the_data_copy(demo_office,
         folders = [p for p in settings.export_dir.iterdir() if p.is_dir()]
         assert len(folders) == 1 and (folders[0] / "customer-data.txt").exists()
         assert "王安石" not in screen_text(file_screen), "the copy goes to a file, never to the screen"
+
+
+async def test_lapsed_training_refuses_the_data_copy_and_says_so(demo_office, settings, admin):
+    import datetime as dt
+
+    from models import training
+
+    number, _data = known_customer("欧阳修", "13633334444")
+    training.record_training(admin, "clerk", "数据保护培训", clock.today() - dt.timedelta(days=400))
+    app = RecordKeeperApp(settings, environ=ENV)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, app, "clerk")
+        await open_menu(pilot, app, "customers")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.page is not None)
+        await pilot.press("slash", *number, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.search_kind is not None)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CustomerFileScreen) and app.screen.file is not None)
+        file_screen = app.screen
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: app.screen is not file_screen)
+        await pilot.press("y")
+        message = file_screen.query_one("#file-message")
+        await wait_for(pilot, lambda: "training has lapsed" in str(message.render()))
+        assert not settings.export_dir.exists() or not any(settings.export_dir.iterdir())
+        assert not AuditEntry.select().where(AuditEntry.action == "DATA_COPY").exists()
+        denial = AuditEntry.select().where(AuditEntry.action == "DENIED").order_by(AuditEntry.seq.desc()).get()
+        assert json.loads(denial.details)["service"] == "data_copy"
