@@ -6,25 +6,31 @@ backed up to its own folder and pruned after at most 30 days: a destroyed custom
 old database backups only with a key-store backup taken before the destruction, so once those
 expire nothing can bring the customer back. A restore replays the live destruction ledger before
 the office serves anyone, so a customer destroyed after the backup was taken is destroyed again.
+
+Snapshots are written to NAME.tmp and renamed when complete. One backup at a time writes into a
+folder (a lock file in it); the next backup removes the partial files an interrupted one left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from models import audit, clock, ledger, office
-from models.errors import FieldError, IntegrityFailure, RecordKeeperError, ValidationError
+from models.errors import Conflict, FieldError, IntegrityFailure, RecordKeeperError, ValidationError
 from models.settings import Settings
 
 FORMAT = "recordkeeper-backup/1"
@@ -33,6 +39,11 @@ DB_PREFIX = "recordkeeper-"
 KEYSTORE_PREFIX = "keystore-"
 MAX_KEYSTORE_BACKUP_DAYS = 30
 DEFAULT_KEYSTORE_BACKUP_DAYS = 30
+LOCK_NAME = ".backup.lock"
+# What take_backup writes before a rename, and SQLite's journal beside a snapshot being written.
+_PARTIAL = r"{prefix}\d{{8}}T\d{{9}}Z(?:_\d{{2,}})?\.(?:{exts})(?:\.manifest\.json)?\.tmp(?:-journal|-wal|-shm)?"
+DB_PARTIAL = re.compile(_PARTIAL.format(prefix=re.escape(DB_PREFIX), exts="db|pgdump"))
+KEYSTORE_PARTIAL = re.compile(_PARTIAL.format(prefix=re.escape(KEYSTORE_PREFIX), exts="db"))
 
 
 class BackupError(RecordKeeperError):
@@ -188,6 +199,7 @@ class BackupResult:
     ledger_copy: Path
     manifest: dict
     pruned: list[Path] = field(default_factory=list)
+    partial_removed: list[Path] = field(default_factory=list)  # left by a backup that was interrupted
 
 
 def _check_retention(keep: int | None, keystore_days: int) -> None:
@@ -207,7 +219,8 @@ def take_backup(destination: Path | None = None, keystore_destination: Path | No
     """Back up the open office while staff keep working: database, then key store, then the ledger copy.
 
     That order means every customer in the database backup has its key in the key-store backup,
-    and the ledger copy covers every destruction either backup has applied.
+    and the ledger copy covers every destruction either backup has applied. One backup at a time
+    writes into a folder (Conflict otherwise); it first removes what an interrupted one left there.
     """
     _check_retention(keep, keystore_days)
     settings = office.current().settings
@@ -216,6 +229,55 @@ def take_backup(destination: Path | None = None, keystore_destination: Path | No
     if dest.resolve() == keys_dest.resolve():
         raise ValidationError([FieldError("keystore_destination", "keep key-store backups in a different folder "
                                                                    "from database backups", "same_place")])
+    with _backup_lock(dest, keys_dest):
+        partial = remove_partial_files(dest, keys_dest)
+        return _take_backup_locked(settings, dest, keys_dest, keep, keystore_days, progress, partial)
+
+
+@contextlib.contextmanager
+def _backup_lock(*folders: Path) -> Iterator[None]:
+    """Hold each folder's backup lock for a whole backup (released by the kernel if the process dies)."""
+    fds: list[int] = []
+    try:
+        for folder in sorted({f.resolve() for f in folders}):
+            fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Conflict(f"another backup is writing into {folder}; try again when it ends") from None
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def remove_partial_files(destination: Path, keystore_destination: Path) -> list[Path]:
+    """Delete what an interrupted backup left (its NAME.tmp files); call only while holding both folders' lock.
+
+    Only regular files named as take_backup names its partial files are touched, never a symlink;
+    key-store partials hold wrapped data keys and are overwritten first, like expired key-store backups.
+    """
+    removed: list[Path] = []
+    for folder, pattern, shred in ((destination, DB_PARTIAL, False), (keystore_destination, KEYSTORE_PARTIAL, True)):
+        if not folder.exists():
+            continue
+        with os.scandir(folder) as entries:
+            stale = [Path(e.path) for e in entries if pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False)]
+        for path in sorted(stale):
+            try:
+                if shred:
+                    _shred_regular_file(path)
+                else:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(path)
+    return removed
+
+
+def _take_backup_locked(settings: Settings, dest: Path, keys_dest: Path, keep: int | None, keystore_days: int,
+                        progress: Callable[[int, int], None] | None, partial: list[Path]) -> BackupResult:
     now = clock.now()
     stamp = _stamp(now)
     suffix = 1
@@ -280,9 +342,9 @@ def take_backup(destination: Path | None = None, keystore_destination: Path | No
     pruned = prune(dest, keys_dest, keep=keep, keystore_days=keystore_days)
     audit.append(actor_id=None, actor="system", action="BACKUP", object_type="backup", object_id=stamp,
                  details={"engine": engine, "customers": counts.get("customer", 0), "pruned": len(pruned),
-                          "keystore_days": keystore_days})
+                          "partial_removed": len(partial), "keystore_days": keystore_days})
     step(4)
-    return BackupResult(db_file, keys_file, ledger_copy, manifest, pruned)
+    return BackupResult(db_file, keys_file, ledger_copy, manifest, pruned, partial)
 
 
 def _backups_in(folder: Path, prefix: str) -> list[Path]:
@@ -329,6 +391,20 @@ def _shred(path: Path) -> None:
         handle.write(b"\0" * size)
         handle.flush()
         os.fsync(handle.fileno())
+    path.unlink()
+
+
+def _shred_regular_file(path: Path) -> None:
+    """Overwrite and unlink a file, refusing to follow a symlink or write to anything but a regular file."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return
+        os.write(fd, b"\0" * info.st_size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     path.unlink()
 
 

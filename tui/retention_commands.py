@@ -225,6 +225,8 @@ def cmd_backup(settings: Settings, args) -> int:
     print(f"ledger copy: {done.ledger_copy}")
     if done.pruned:
         print(f"pruned {len(done.pruned)} old file(s)")
+    if done.partial_removed:
+        print(f"removed {len(done.partial_removed)} partial file(s) left by an interrupted backup")
     return 0
 
 

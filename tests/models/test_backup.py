@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from models import audit, backup, clock, customers, destruction, keystore, ledge
 from models.audit import AuditEntry
 from models.customers import Customer
 from models.destruction import DestructionRegister
-from models.errors import IntegrityFailure, NotFound, ValidationError
+from models.errors import Conflict, IntegrityFailure, NotFound, ValidationError
 from models.keystore import DataKey
 from tests.models.test_destruction import approved_request, make_customers, terminated_long_ago
 
@@ -232,3 +235,113 @@ def replace_home(settings, home: Path):
     from dataclasses import replace
 
     return replace(settings, home=home)
+
+
+# --- partial files left by an interrupted backup ---------------------------------------------------
+
+
+def _interrupted_backup(monkeypatch) -> None:
+    """A backup that stops after writing the key-store snapshot's NAME.tmp (as a kill would leave it)."""
+    real_facts = backup._sqlite_facts
+
+    def facts(path):
+        if path.name.startswith(backup.KEYSTORE_PREFIX):
+            raise KeyboardInterrupt("interrupted")
+        return real_facts(path)
+
+    monkeypatch.setattr(backup, "_sqlite_facts", facts)
+    with pytest.raises(KeyboardInterrupt):
+        backup.take_backup()
+    monkeypatch.setattr(backup, "_sqlite_facts", real_facts)
+
+
+def test_the_next_backup_removes_the_partial_files_an_interrupted_one_left(office, settings, clerk, tmp_path,
+                                                                          monkeypatch):
+    make_customers(clerk, 2)
+    dest, keys_dest = settings.home / "backups", settings.key_dir / "backups"
+    kept = backup.take_backup()
+    _interrupted_backup(monkeypatch)
+    (keys_partial,) = keys_dest.glob("*.tmp")
+    assert keys_partial.name.startswith(backup.KEYSTORE_PREFIX) and keys_partial.stat().st_size > 0
+    evidence = tmp_path / "same-inode"
+    evidence.hardlink_to(keys_partial)  # shows whether the wrapped keys were overwritten before the unlink
+    # What a kill during the database snapshot or a manifest write leaves (one name per kind).
+    stamp = "20261124T235959123Z"
+    db_partials = [dest / f"recordkeeper-{stamp}.db.tmp", dest / f"recordkeeper-{stamp}.db.tmp-journal",
+                   dest / f"recordkeeper-{stamp}_02.pgdump.tmp",
+                   dest / f"recordkeeper-{stamp}.db.manifest.json.tmp"]
+    for path in db_partials:
+        path.write_bytes(b"partial")
+    # Not ours, or not a file: left alone.
+    outside = tmp_path / "outside.db"
+    outside.write_bytes(b"someone else's file")
+    strangers = [dest / "notes.tmp", dest / "recordkeeper-copy.db.tmp", keys_dest / f"recordkeeper-{stamp}.db.tmp",
+                 dest / f"keystore-{stamp}.db.tmp", dest / f"recordkeeper-{stamp}.db.tmp.bak"]
+    for path in strangers:
+        path.write_bytes(b"keep me")
+    link = keys_dest / f"keystore-{stamp}_03.db.tmp"
+    link.symlink_to(outside)
+
+    result = backup.take_backup()
+
+    assert sorted(result.partial_removed) == sorted([*db_partials, keys_partial])
+    assert not any(p.exists() for p in result.partial_removed)
+    assert set(evidence.read_bytes()) == {0}, "a key-store partial is overwritten before it is unlinked"
+    assert all(p.read_bytes() == b"keep me" for p in strangers)
+    assert link.is_symlink() and outside.read_bytes() == b"someone else's file"
+    assert kept.database_file.exists() and backup.verify_backup(kept.keystore_file).ok
+    assert backup.verify_backup(result.database_file).ok and backup.verify_backup(result.keystore_file).ok
+    entry = AuditEntry.select().where(AuditEntry.action == "BACKUP").order_by(AuditEntry.seq.desc()).get()
+    assert json.loads(entry.details)["partial_removed"] == 5
+    assert backup.take_backup().partial_removed == [], "nothing left to remove the next time"
+
+
+def test_partial_files_are_never_removed_while_another_backup_holds_the_lock(office, settings, clerk,
+                                                                              monkeypatch):
+    make_customers(clerk, 1)
+    _interrupted_backup(monkeypatch)
+    dest, keys_dest = settings.home / "backups", settings.key_dir / "backups"
+    (keys_partial,) = keys_dest.glob("*.tmp")
+    backups_before = AuditEntry.select().where(AuditEntry.action == "BACKUP").count()
+    with backup._backup_lock(dest, keys_dest):  # a backup is running
+        with pytest.raises(Conflict, match="another backup"):
+            backup.take_backup()
+        assert keys_partial.exists(), "it may be the running backup's file"
+    assert AuditEntry.select().where(AuditEntry.action == "BACKUP").count() == backups_before
+    assert backup.take_backup().partial_removed == [keys_partial]
+
+
+def test_a_killed_backup_process_releases_the_lock(office, settings, clerk):
+    make_customers(clerk, 1)
+    dest, keys_dest = settings.home / "backups", settings.key_dir / "backups"
+    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys_dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom pathlib import Path\nfrom models import backup\n"
+                               "with backup._backup_lock(Path(sys.argv[1]), Path(sys.argv[2])):\n"
+                               "    print('locked', flush=True)\n    sys.stdin.read()\n", str(dest), str(keys_dest)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(Conflict):
+            backup.take_backup()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert backup.verify_backup(backup.take_backup().database_file).ok
+
+
+def test_the_backup_command_says_how_many_partial_files_it_removed(office, settings, clerk, monkeypatch, capsys):
+    from tui import cli
+
+    make_customers(clerk, 1)
+    _interrupted_backup(monkeypatch)
+    monkeypatch.setenv("RECORDKEEPER_HOME", str(settings.home))
+    monkeypatch.setenv("RECORDKEEPER_ARGON2_MEMORY_KIB", str(settings.argon2_memory_kib))
+    if settings.database_url:
+        monkeypatch.setenv("RECORDKEEPER_DATABASE_URL", settings.database_url)
+    assert cli.main(["backup"]) == 0
+    out = capsys.readouterr().out
+    assert "removed 1 partial file(s) left by an interrupted backup" in out
+    assert cli.main(["backup"]) == 0
+    assert "partial" not in capsys.readouterr().out
