@@ -25,9 +25,11 @@ REGION_CODES = ("110105", "110108", "310104", "310115", "440106", "440305", "510
 BRANCHES = ("北京朝阳支公司", "上海浦东支公司", "广州天河支公司", "深圳南山支公司", "成都武侯支公司")
 
 
+PASSWORD_WORDS = ("lotus", "harbor", "maple", "river", "cedar", "amber", "willow", "summit")
+
+
 def demo_password() -> str:
-    words = ("lotus", "harbor", "maple", "river", "cedar", "amber", "willow", "summit")
-    return "-".join(secrets.choice(words) for _ in range(3)) + f"-{secrets.randbelow(90) + 10}"
+    return "-".join(secrets.choice(PASSWORD_WORDS) for _ in range(3)) + f"-{secrets.randbelow(90) + 10}"
 
 
 def resident_id(rng: random.Random, birth: dt.date, sex: str) -> str:

@@ -6,7 +6,10 @@ Unknown usernames cost the same argon2 verify as wrong passwords and get the sam
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import importlib.resources
 import secrets
+import string
 import unicodedata
 from dataclasses import dataclass
 
@@ -24,12 +27,17 @@ LOCK_AFTER_FAILURES = 10
 DELAY_FROM_FAILURE = 3
 MAX_DELAY_SECONDS = 30
 FAILURE_WINDOW = dt.timedelta(minutes=15)
-COMMON_PASSWORDS = frozenset({
+COMMON_PASSWORDS_FILE = "data/common-passwords.txt"  # in this package; its header names source and licence
+# Words of this trade and office, and local favourites, that a list of leaked passwords lacks (ASVS 6.2.11).
+CONTEXT_PASSWORDS = frozenset({
     "123456789012", "1234567890123", "password1234", "password123456", "qwertyuiop12", "qwertyuiopas",
     "abcdefghijkl", "111111111111", "000000000000", "admin1234567", "iloveyou1234", "woaini123456",
     "baoxian12345", "baoxian123456", "insurance123", "insurance1234", "recordkeeper", "recordkeeper1",
     "a1234567890b", "1qaz2wsx3edc", "1q2w3e4r5t6y", "zaq12wsxcde3", "welcome12345", "changeme1234",
+    "baoxian", "baoxiangongsi", "insurance", "woaini",
 })
+PASSWORD_PADDING = string.digits + string.punctuation + " "  # stripped from both ends before the blocklist check
+MIN_BLOCKLIST_CORE = 4
 WRONG_LOGIN = "Wrong username or password."
 
 
@@ -76,6 +84,30 @@ def _prepare_password(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw)
 
 
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The blocklist: the bundled 10,000 most common passwords, lower-cased, and CONTEXT_PASSWORDS (read once)."""
+    text = importlib.resources.files("models").joinpath(COMMON_PASSWORDS_FILE).read_text(encoding="utf-8")
+    entries = (line.strip().casefold() for line in text.splitlines())
+    return frozenset(entry for entry in entries if entry and not entry.startswith("#")) | CONTEXT_PASSWORDS
+
+
+def is_common_password(password: str) -> bool:
+    """Whether a password is on the blocklist, or is a listed one padded out with digits and punctuation.
+
+    Nearly every listed password is shorter than MIN_PASSWORD, so "password2024!" must count as "password".
+    """
+    folded = password.casefold()
+    blocklist = common_passwords()
+    if folded in blocklist:
+        return True
+    lead = len(folded) - len(folded.lstrip(PASSWORD_PADDING))
+    trail = len(folded) - len(folded.rstrip(PASSWORD_PADDING))
+    return any(folded[start:len(folded) - end] in blocklist
+               for start in range(lead + 1) for end in range(trail + 1)
+               if len(folded) - start - end >= MIN_BLOCKLIST_CORE)
+
+
 def password_problems(username: str, password: str) -> list[FieldError]:
     """Why a new password is not acceptable (empty when it is)."""
     pw_norm = _prepare_password(password)
@@ -86,7 +118,7 @@ def password_problems(username: str, password: str) -> list[FieldError]:
         problems.append(FieldError("new_password", f"must be at most {MAX_PASSWORD} characters", "too_long"))
     elif username and normalise_username(username) in pw_norm.casefold():
         problems.append(FieldError("new_password", "must not contain the username", "contains_username"))
-    elif pw_norm.casefold() in COMMON_PASSWORDS or len(set(pw_norm)) < 4:
+    elif is_common_password(pw_norm) or len(set(pw_norm)) < 4:
         problems.append(FieldError("new_password", "is too common or too simple", "too_common"))
     return problems
 

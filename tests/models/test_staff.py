@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import secrets
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
-from models import audit, office as office_mod, staff
+from models import audit, demo, office as office_mod, staff
 from models.audit import AuditEntry
 from models.errors import AuthenticationFailed, PermissionDenied, ValidationError
 from models.staff import Staff
@@ -248,6 +250,57 @@ def test_password_rules(password, code):
 def test_a_good_password_has_no_problems():
     assert staff.password_problems("alice", "maple-harbor-river-42") == []
     assert staff.password_problems("alice", TEST_PASSWORD) == []
+
+
+def test_the_bundled_blocklist_holds_at_least_3000_common_passwords_read_once():
+    blocklist = staff.common_passwords()
+    assert len(blocklist) >= 10_000 and staff.common_passwords() is blocklist
+    assert {"password1", "qwerty123", "iloveyou", "1qaz2wsx3edc", "qwerty123456"} <= blocklist
+    assert all(entry == entry.casefold() and entry.strip() == entry and entry for entry in blocklist)
+    assert not any(entry.startswith("#") for entry in blocklist), "the header is comments, not entries"
+    text = (Path(staff.__file__).parent / staff.COMMON_PASSWORDS_FILE).read_text(encoding="utf-8")
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    assert "zxcvbn 4.5.0" in header and "MIT License" in header and "Copyright (c) 2016 Daniel Wolf" in header
+
+
+def _listed_at_length() -> list[str]:
+    """Entries from across the bundled file, long enough to pass the length rule as they stand or padded."""
+    text = (Path(staff.__file__).parent / staff.COMMON_PASSWORDS_FILE).read_text(encoding="utf-8")
+    entries = [line for line in text.splitlines() if line and not line.startswith("#")]
+    long_ones = [e for e in entries if len(e) >= staff.MIN_PASSWORD and len(set(e)) >= 4][:3]
+    padded = [e + "2024!!!"[:max(0, staff.MIN_PASSWORD - len(e))] for e in (entries[1], entries[4999], entries[-1])]
+    return long_ones + padded
+
+
+@pytest.mark.parametrize("password", [
+    "password1!!!", "qwerty123456", "Qwerty123!!!", "PASSWORD1234!", "!!password1!!", "iloveyou2024",
+    "ｐａｓｓｗｏｒｄ１２３４５", "baoxian2024!!", *_listed_at_length(),
+])
+def test_common_passwords_and_padded_ones_are_refused_with_the_usual_message(password):
+    problems = staff.password_problems("alice", password)
+    assert [(p.code, p.message) for p in problems] == [("too_common", "is too common or too simple")]
+
+
+def test_short_common_passwords_are_refused_for_their_length_first():
+    for password in ("password1", "qwerty123"):
+        assert [p.code for p in staff.password_problems("alice", password)] == ["too_short"]
+
+
+@pytest.mark.parametrize("password", [
+    "maple-harbor-river-42", "correct horse battery", "长城上的月亮照着我家的小院", "tea-kettle-on-the-porch 7",
+    "2024-dragon-boat-races", "password-manager-not-a-word",
+])
+def test_strong_passphrases_are_accepted(password):
+    assert staff.password_problems("alice", password) == []
+
+
+def test_every_demo_password_is_accepted():
+    assert set(demo.demo_password().split("-")[:3]) <= set(demo.PASSWORD_WORDS)
+    refused = [candidate for candidate in ("-".join(three) + f"-{number}"
+                                           for three in itertools.product(demo.PASSWORD_WORDS, repeat=3)
+                                           for number in range(10, 100))
+               if staff.password_problems("clerk", candidate)]
+    assert refused == []
 
 
 def test_add_staff_enforces_password_and_username_rules(office, admin):
