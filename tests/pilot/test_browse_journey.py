@@ -40,6 +40,18 @@ async def open_menu(pilot, app, entry_id: str) -> None:
     await pilot.press(str(index + 1))
 
 
+async def open_customer_file(pilot, app, username: str, number: str) -> CustomerFileScreen:
+    """Log in, find the customer by number from the browser and open their file."""
+    await login(pilot, app, username)
+    await open_menu(pilot, app, "customers")
+    await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.page is not None)
+    await pilot.press("slash", *number, "enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.search_kind is not None)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, CustomerFileScreen) and app.screen.file is not None)
+    return app.screen
+
+
 def known_customer(name: str = "司马光", mobile: str = "13655554444") -> tuple[str, dict]:
     fake = Faker("zh_CN")
     fake.seed_instance(77)
@@ -203,14 +215,7 @@ async def test_labels_officer_adds_a_label_and_a_clerk_labels_a_customer(demo_of
 
     app = RecordKeeperApp(settings, environ=ENV)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login(pilot, app, "clerk")
-        await open_menu(pilot, app, "customers")
-        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.page is not None)
-        await pilot.press("slash", *number, "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.search_kind is not None)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, CustomerFileScreen) and app.screen.file is not None)
-        file_screen = app.screen
+        file_screen = await open_customer_file(pilot, app, "clerk", number)
         await pilot.press("f6")
         await wait_for(pilot, lambda: isinstance(app.screen, LabelPickerDialog))
         await pilot.press("space", "f2")
@@ -231,14 +236,7 @@ async def test_the_file_exports_a_document_and_writes_the_data_copy(demo_office,
                               "id_card_copy")
     app = RecordKeeperApp(settings, environ=ENV)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login(pilot, app, "clerk")
-        await open_menu(pilot, app, "customers")
-        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.page is not None)
-        await pilot.press("slash", *number, "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.search_kind is not None)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, CustomerFileScreen) and app.screen.file is not None)
-        file_screen = app.screen
+        file_screen = await open_customer_file(pilot, app, "clerk", number)
         target = next(i for i, line in enumerate(file_screen.lines) if line.kind == "document")
         menu = file_screen.query_one("#file-lines", OptionList)
         await pilot.press(*["down"] * (target - menu.highlighted), "enter")
@@ -268,14 +266,7 @@ async def test_lapsed_training_refuses_the_data_copy_and_says_so(demo_office, se
     training.record_training(admin, "clerk", "数据保护培训", clock.today() - dt.timedelta(days=400))
     app = RecordKeeperApp(settings, environ=ENV)
     async with app.run_test(size=(80, 24)) as pilot:
-        await login(pilot, app, "clerk")
-        await open_menu(pilot, app, "customers")
-        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.page is not None)
-        await pilot.press("slash", *number, "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.search_kind is not None)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, CustomerFileScreen) and app.screen.file is not None)
-        file_screen = app.screen
+        file_screen = await open_customer_file(pilot, app, "clerk", number)
         await pilot.press("f7")
         await wait_for(pilot, lambda: app.screen is not file_screen)
         await pilot.press("y")
