@@ -285,7 +285,7 @@ def count_matching(actor: Actor, flt: BrowseFilter) -> int:
 
 # --- search -----------------------------------------------------------------------------
 
-_CUSTOMER_NO = re.compile(r"C[0-9]{1,12}")
+_CUSTOMER_NO = re.compile(r"C[0-9]{1,12}|C[0-9]{4}[A-Z][0-9]{0,6}")  # C2026000123, or C2026A000123 (past a million)
 _RESIDENT_ID = re.compile(r"[0-9]{15}|[0-9]{17}[0-9X]")
 _PHONE = re.compile(r"\+?[0-9]{5,15}")
 _DOCUMENT_NO = re.compile(r"(?=.*[0-9])[A-Z0-9-]{5,30}")

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from models import audit, clock, crypto, history, keystore, normalise, office, validation
 from models.db import BaseModel, write
-from models.errors import FieldError, IntegrityFailure, NotFound, ValidationError
+from models.errors import FieldError, IntegrityFailure, NotFound, RecordKeeperError, ValidationError
 from models.fields import CUSTOMER_FIELDS, FIELDS_BY_NAME, ID_TYPES, PERSONAL_FIELDS, PLAIN_FIELDS, Kind
 from models.permissions import Actor, Perm, service
 from models.staff import Staff
@@ -323,7 +323,22 @@ def _next_customer_no(year: int) -> str:
     if not updated:
         CustomerNumberSequence.insert(year=year, last=1).execute()
     last = CustomerNumberSequence.get_by_id(year).last
-    return f"C{year}{last:06d}"
+    return format_customer_no(year, last)
+
+
+def format_customer_no(year: int, serial: int) -> str:
+    """C, the year and six digits; past 999,999 in a year a letter comes before the six digits.
+
+    C2026A000000 follows C2026999999 in text order (a letter sorts after a digit), so numbers keep
+    the order customers arrived in, which the browser's paging relies on, even when a legacy import
+    brings millions of customers in one year.
+    """
+    block, rest = divmod(serial, 1_000_000)
+    if block == 0:
+        return f"C{year}{rest:06d}"
+    if block > 26:
+        raise RecordKeeperError(f"the customer numbers of {year} are used up (27 million)")
+    return f"C{year}{chr(ord('A') + block - 1)}{rest:06d}"
 
 
 def _insert_customer(actor: Actor, cleaned: dict[str, object], *, responsible_clerk_id: int | None,
@@ -595,7 +610,7 @@ class SealedBatch:
         made: dict[int, tuple] = {}  # the columns of each distinct record dict (callers may share one)
         for (customer_id, key_id, _wrapped, values), record in zip(batch, records, strict=True):
             year = record["created_at"].year
-            customer_no = f"C{year}{next_number[year]:06d}"
+            customer_no = format_customer_no(year, next_number[year])
             next_number[year] += 1
             numbers.append(customer_no)
             extra = made.get(id(record))

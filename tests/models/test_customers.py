@@ -218,6 +218,26 @@ def test_find_by_customer_number_prefix(clerk, x_customer):
     assert customers.find_customers(clerk, "customer_no", "C1999") == []
 
 
+def test_customer_numbers_past_a_million_in_a_year_keep_their_order(clerk):
+    from models import browse
+
+    year = clock.today().year
+    assert [customers.format_customer_no(year, n) for n in (1, 999_999, 1_000_000, 2_000_001, 26_999_999)] == [
+        f"C{year}000001", f"C{year}999999", f"C{year}A000000", f"C{year}B000001", f"C{year}Z999999"]
+    samples = [customers.format_customer_no(year, n) for n in range(999_990, 1_000_010)] \
+        + [customers.format_customer_no(year, n) for n in (1, 5_000_000, 26_999_999)]
+    assert sorted(samples) == [customers.format_customer_no(year, n)
+                               for n in sorted((*range(999_990, 1_000_010), 1, 5_000_000, 26_999_999))]
+    with pytest.raises(customers.RecordKeeperError):
+        customers.format_customer_no(year, 27_000_000)
+    customers.CustomerNumberSequence.insert(year=year, last=999_998).execute()
+    made = [customers.create_customer(clerk, make_data(seed)).customer_no for seed in (31, 32)]
+    assert made == [f"C{year}999999", f"C{year}A000000"]
+    assert numbers(customers.find_customers(clerk, "customer_no", f"c{year}a")) == [made[1]]
+    assert browse.guess_search_kind(f"C{year}A000000") == "customer_no"
+    assert [r.customer_no for r in browse.browse_customers(clerk).rows] == made
+
+
 @pytest.mark.parametrize("term", ["%", "_", "C%", "C____", "\\", "' OR 1=1 --"])
 def test_customer_number_search_treats_wildcards_literally(clerk, x_customer, term):
     assert customers.find_customers(clerk, "customer_no", term) == []
