@@ -15,7 +15,6 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from models import change_requests
@@ -24,7 +23,7 @@ from models.change_requests import ChangeConflict, ChangeRequestDetail, ChangeRe
 from models.errors import RecordKeeperError, ValidationError
 from models.permissions import Actor
 from screens.change_request import choice_label, diff_rows, display_value, field_label, fields_summary, format_age
-from screens.dialogs.note import NoteDialog
+from screens.queue import QueueScreen
 from tui.i18n import N_, _
 from tui.safe_text import safe_plain, safe_text
 from tui.widgets.diff_table import DiffTable
@@ -33,28 +32,24 @@ from tui.widgets.footer import Footer
 CONFLICT_NOTE = N_("The record changed since this request was made; please file it again against the current record.")
 
 
-class ApprovalQueueScreen(Screen[None]):
+class ApprovalQueueScreen(QueueScreen[None]):
     """Pending change requests, oldest first, with their age."""
 
     CSS_PATH = "approvals.tcss"
     AUTO_FOCUS = "#queue"
+    LOAD_GROUP = "approval-queue"
+    MESSAGE_ID = "#queue-message"
+    TABLE_ID = "#queue"
+    COLUMNS = ((N_("Age"), 6), (N_("Customer"), 12), (N_("Name"), 5), (N_("Changes"), 20), (N_("Source"), 15),
+               (N_("By"), 8))
     BINDINGS = [
         Binding("enter", "open", "Open", id="approvals.open", tooltip="Open the request beside the record"),
         Binding("f5", "refresh", "Refresh", id="approvals.refresh", tooltip="Load the queue again"),
         Binding("escape", "back", "Back", id="approvals.back", tooltip="Back to the home screen"),
     ]
 
-    @dataclass
-    class Loaded(Message):
-        requests: list[ChangeRequestSummary]
-
-    @dataclass
-    class Failed(Message):
-        message: str
-
     def __init__(self, actor: Actor) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.requests: list[ChangeRequestSummary] = []
 
     def compose(self) -> ComposeResult:
@@ -64,42 +59,15 @@ class ApprovalQueueScreen(Screen[None]):
             yield DataTable(id="queue", cursor_type="row")
         yield Footer()
 
-    def on_mount(self) -> None:
-        table = self.query_one("#queue", DataTable)
-        for header, width in ((N_("Age"), 6), (N_("Customer"), 12), (N_("Name"), 5), (N_("Changes"), 20),
-                              (N_("Source"), 15), (N_("By"), 8)):
-            table.add_column(Text(_(header)), width=width)
-        self.load()
+    def fetch(self) -> list[ChangeRequestSummary]:
+        return change_requests.approval_queue(self.actor)
 
-    def action_refresh(self) -> None:
-        self.load()
-
-    @work(thread=True, exclusive=True, group="approval-queue", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            self.post_message(self.Loaded(change_requests.approval_queue(self.actor)))
-        except RecordKeeperError as exc:
-            self.post_message(self.Failed(str(exc)))
-
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
-        self.query_one("#queue-message", Static).update(safe_text(_(message.message), 200))
-
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        self.requests = message.requests
-        table = self.query_one("#queue", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for r in self.requests:
-            changes = fields_summary(r.fields, 20)
-            if r.stale:
-                changes = "~ " + changes
-            table.add_row(Text(format_age(r.age)), Text(r.customer_no), Text(safe_plain(r.masked_name, 5)),
-                          Text(safe_plain(changes, 20)), Text(safe_plain(choice_label(r.source), 15)),
-                          Text(safe_plain(r.requester, 8)), key=r.request_id)
-        if self.requests:
-            table.move_cursor(row=min(keep, len(self.requests) - 1))
+    def show(self, requests: list[ChangeRequestSummary]) -> None:
+        self.requests = requests
+        self.refill(([Text(format_age(r.age)), Text(r.customer_no), Text(safe_plain(r.masked_name, 5)),
+                      Text(safe_plain(("~ " if r.stale else "") + fields_summary(r.fields, 20), 20)),
+                      Text(safe_plain(choice_label(r.source), 15)), Text(safe_plain(r.requester, 8))], r.request_id)
+                    for r in requests)
         stale = sum(1 for r in self.requests if r.stale)
         text = _("{n} waiting, oldest first. Enter opens one.").format(n=len(self.requests))
         if stale:
@@ -109,18 +77,13 @@ class ApprovalQueueScreen(Screen[None]):
         self.query_one("#queue-message", Static).update(Content(text))
 
     def action_open(self) -> None:
-        table = self.query_one("#queue", DataTable)
-        if not self.requests or table.cursor_row >= len(self.requests):
-            return
-        chosen = self.requests[table.cursor_row]
-        self.app.push_screen(ApprovalDetailScreen(self.actor, chosen.request_id), callback=lambda _r: self.load())
+        chosen = self.cursor_item(self.requests)
+        if chosen is not None:
+            self.app.push_screen(ApprovalDetailScreen(self.actor, chosen.request_id), callback=lambda _r: self.load())
 
     @on(DataTable.RowSelected, "#queue")
     def _selected(self) -> None:
         self.action_open()
-
-    def action_back(self) -> None:
-        self.dismiss(None)
 
 
 def _source_line(detail: ChangeRequestDetail) -> str:
@@ -133,11 +96,12 @@ def _source_line(detail: ChangeRequestDetail) -> str:
     return " · ".join(parts)
 
 
-class ApprovalDetailScreen(Screen[None]):
+class ApprovalDetailScreen(QueueScreen[None]):
     """One request beside the record: source, reason, evidence and the field-by-field diff."""
 
     CSS_PATH = "approvals.tcss"
     AUTO_FOCUS = "DiffGrid"
+    LOAD_GROUP = "approval-detail"
     BINDINGS = [
         Binding("f2", "approve", "Approve", id="approval.approve", tooltip="Apply the change to the record"),
         Binding("f4", "reject", "Reject", id="approval.reject", tooltip="Turn the request down with a note"),
@@ -147,10 +111,6 @@ class ApprovalDetailScreen(Screen[None]):
                 tooltip="Decrypt the evidence into the export folder (audited)"),
         Binding("escape", "back", "Back", id="approval.back", tooltip="Back to the queue; nothing changes"),
     ]
-
-    @dataclass
-    class Loaded(Message):
-        detail: ChangeRequestDetail
 
     @dataclass
     class Decided(Message):
@@ -167,11 +127,9 @@ class ApprovalDetailScreen(Screen[None]):
         pass
 
     def __init__(self, actor: Actor, request_id: str) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.request_id = request_id
         self.detail: ChangeRequestDetail | None = None
-        self.busy = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="detail-box"):
@@ -183,18 +141,12 @@ class ApprovalDetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#detail-warning", Static).display = False
-        self.load()
 
-    @work(thread=True, exclusive=True, group="approval-detail", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            self.post_message(self.Loaded(change_requests.request_detail(self.actor, self.request_id)))
-        except RecordKeeperError as exc:
-            self.post_message(self.Refused(str(exc)))
+    def fetch(self) -> ChangeRequestDetail:
+        return change_requests.request_detail(self.actor, self.request_id)
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        self.detail = detail = message.detail
+    def show(self, detail: ChangeRequestDetail) -> None:
+        self.detail = detail
         s = detail.summary
         self.query_one("#detail-head", Static).update(Content(_(
             "{number} {name} · by {who} · {age} ago · {status}").format(
@@ -238,30 +190,16 @@ class ApprovalDetailScreen(Screen[None]):
             return
         question = _("Approve and apply the change to {number}? ({fields})").format(
             number=self.detail.summary.customer_no, fields=fields_summary(self.detail.summary.fields, 40))
-        self.app.push_screen(NoteDialog(question, required=False, placeholder=_("note (optional)")),
-                             self._approve_with)
-
-    def _approve_with(self, note: str | None) -> None:
-        if note is None:
-            return
-        self.busy = True
-        self.refresh_bindings()
-        self.decide("approve", note)
+        self.ask_note(question, lambda note: self.decide("approve", note), required=False,
+                      placeholder=_("note (optional)"))
 
     def action_reject(self) -> None:
         if self.detail is None:
             return
         question = _("Reject the change to {number}? Say why; the requester sees your note.").format(
             number=self.detail.summary.customer_no)
-        self.app.push_screen(NoteDialog(question, required=True, placeholder=_("why it is rejected")),
-                             self._reject_with)
-
-    def _reject_with(self, note: str | None) -> None:
-        if note is None:
-            return
-        self.busy = True
-        self.refresh_bindings()
-        self.decide("reject", note)
+        self.ask_note(question, lambda note: self.decide("reject", note), required=True,
+                      placeholder=_("why it is rejected"))
 
     @work(thread=True, exclusive=True, group="approval-decide", exit_on_error=False)
     def decide(self, how: str, note: str) -> None:
@@ -290,10 +228,13 @@ class ApprovalDetailScreen(Screen[None]):
 
     @on(Refused)
     def _refused(self, message: Refused) -> None:
+        self.show_failure(message.message)
+
+    def show_failure(self, message: str) -> None:
         self.busy = False
         self.refresh_bindings()
         warning = self.query_one("#detail-warning", Static)
-        warning.update(safe_text(_(message.message), 200, multiline=True))
+        warning.update(safe_text(_(message), 200, multiline=True))
         warning.display = True
 
     @on(Conflicted)
@@ -321,15 +262,14 @@ class ApprovalDetailScreen(Screen[None]):
             self.app.call_from_thread(self.app.notify, _("Exported to {path}").format(path=done.path.name),
                                       timeout=10)
 
-    def action_back(self) -> None:
-        self.dismiss(None)
 
-
-class ConflictScreen(Screen[None]):
+class ConflictScreen(QueueScreen[None]):
     """The record moved on since the request: base, current and proposed side by side; reject only."""
 
     CSS_PATH = "approvals.tcss"
     AUTO_FOCUS = "DiffGrid"
+    LOAD_GROUP = "conflict"
+    MESSAGE_ID = "#conflict-info"
     BINDINGS = [
         Binding("f4", "reject", "Reject", id="conflict.reject",
                 tooltip="Reject, asking the requester to file again against the current record"),
@@ -337,17 +277,12 @@ class ConflictScreen(Screen[None]):
     ]
 
     @dataclass
-    class Loaded(Message):
-        view: ThreeWayView
-
-    @dataclass
     class Done(Message):
         message: str
         ok: bool
 
     def __init__(self, actor: Actor, request_id: str) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.request_id = request_id
         self.view: ThreeWayView | None = None
 
@@ -358,19 +293,11 @@ class ConflictScreen(Screen[None]):
             yield DiffTable(id="conflict-diff", three_way=True)
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.load()
+    def fetch(self) -> ThreeWayView:
+        return change_requests.conflict_view(self.actor, self.request_id)
 
-    @work(thread=True, exclusive=True, group="conflict", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            self.post_message(self.Loaded(change_requests.conflict_view(self.actor, self.request_id)))
-        except RecordKeeperError as exc:
-            self.post_message(self.Done(str(exc), False))
-
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        self.view = view = message.view
+    def show(self, view: ThreeWayView) -> None:
+        self.view = view
         s = view.summary
         conflicting = ", ".join(field_label(n) for n in view.conflicting) or _("none")
         lines = [
@@ -383,12 +310,8 @@ class ConflictScreen(Screen[None]):
         self.query_one(DiffTable).set_rows(diff_rows(view.rows, three_way=True))
 
     def action_reject(self) -> None:
-        self.app.push_screen(NoteDialog(_("Reject this request? The requester sees your note."), required=True,
-                                        value=_(CONFLICT_NOTE)), self._reject_with)
-
-    def _reject_with(self, note: str | None) -> None:
-        if note is not None:
-            self.reject(note)
+        self.ask_note(_("Reject this request? The requester sees your note."), self.reject, required=True,
+                      value=_(CONFLICT_NOTE))
 
     @work(thread=True, exclusive=True, group="conflict-reject", exit_on_error=False)
     def reject(self, note: str) -> None:
@@ -405,7 +328,4 @@ class ConflictScreen(Screen[None]):
             self.app.notify(message.message)
             self.dismiss(None)
         else:
-            self.query_one("#conflict-info", Static).update(safe_text(_(message.message), 200))
-
-    def action_back(self) -> None:
-        self.dismiss(None)
+            self.show_failure(message.message)
