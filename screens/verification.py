@@ -16,7 +16,6 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from models import clock, customers, verification
@@ -24,7 +23,7 @@ from models.errors import RecordKeeperError
 from models.permissions import Actor, Perm
 from models.verification import CONTACT_FIELDS, DueItem, DuePage, VerificationCard
 from screens.change_request import ChangeRequestScreen, choice_label, display_value, field_label
-from screens.dialogs.note import NoteDialog
+from screens.queue import QueueScreen
 from tui.i18n import N_, _
 from tui.safe_text import pad, safe_plain, safe_text
 from tui.widgets.footer import Footer
@@ -44,10 +43,8 @@ def _tries_text(item: DueItem) -> str:
     return f"{text} {_('flag')}" if item.flagged else text
 
 
-def _queue_columns(table: DataTable) -> None:
-    for header, width in ((N_("Overdue"), 7), (N_("Due"), 10), (N_("Customer"), 12), (N_("Name"), 6),
-                          (N_("Category"), 9), (N_("Checked"), 10), (N_("Missed"), 7)):
-        table.add_column(Text(_(header)), width=width)
+QUEUE_COLUMNS = ((N_("Overdue"), 7), (N_("Due"), 10), (N_("Customer"), 12), (N_("Name"), 6), (N_("Category"), 9),
+                 (N_("Checked"), 10), (N_("Missed"), 7))
 
 
 def _queue_row(item: DueItem) -> list[Text]:
@@ -56,11 +53,15 @@ def _queue_row(item: DueItem) -> list[Text]:
             Text(item.last_verified.isoformat() if item.last_verified else "—"), Text(_tries_text(item))]
 
 
-class VerificationQueueScreen(Screen[None]):
+class VerificationQueueScreen(QueueScreen[None]):
     """Customers due a periodic check, most overdue first, a page at a time."""
 
     CSS_PATH = "verification.tcss"
     AUTO_FOCUS = "#due"
+    LOAD_GROUP = "verify-queue"
+    MESSAGE_ID = "#due-message"
+    TABLE_ID = "#due"
+    COLUMNS = QUEUE_COLUMNS
     BINDINGS = [
         Binding("enter", "open", "Check", id="verify.open", tooltip="Open the customer's check"),
         Binding("f7", "page(1)", "Next page", id="verify.next", tooltip="The next 50 customers"),
@@ -69,17 +70,8 @@ class VerificationQueueScreen(Screen[None]):
         Binding("escape", "back", "Back", id="verify.back", tooltip="Back to the home screen"),
     ]
 
-    @dataclass
-    class Loaded(Message):
-        page: DuePage
-
-    @dataclass
-    class Failed(Message):
-        message: str
-
     def __init__(self, actor: Actor) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.page: DuePage | None = None
         self.page_offset = 0
 
@@ -90,13 +82,6 @@ class VerificationQueueScreen(Screen[None]):
             yield DataTable(id="due", cursor_type="row")
         yield Footer()
 
-    def on_mount(self) -> None:
-        _queue_columns(self.query_one("#due", DataTable))
-        self.load()
-
-    def action_refresh(self) -> None:
-        self.load()
-
     def action_page(self, step: int) -> None:
         if self.page is None:
             return
@@ -106,27 +91,12 @@ class VerificationQueueScreen(Screen[None]):
         self.page_offset = offset
         self.load()
 
-    @work(thread=True, exclusive=True, group="verify-queue", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            self.post_message(self.Loaded(verification.due_queue(self.actor, PAGE, self.page_offset)))
-        except RecordKeeperError as exc:
-            self.post_message(self.Failed(str(exc)))
+    def fetch(self) -> DuePage:
+        return verification.due_queue(self.actor, PAGE, self.page_offset)
 
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
-        self.query_one("#due-message", Static).update(safe_text(_(message.message), 200))
-
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        self.page = page = message.page
-        table = self.query_one("#due", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for item in page.items:
-            table.add_row(*_queue_row(item), key=item.customer_no)
-        if page.items:
-            table.move_cursor(row=min(keep, len(page.items) - 1))
+    def show(self, page: DuePage) -> None:
+        self.page = page
+        self.refill((_queue_row(item), item.customer_no) for item in page.items)
         if page.total_due:
             text = _("{due} due, {overdue} overdue · {first}–{last}").format(
                 due=page.total_due, overdue=page.overdue, first=page.offset + 1, last=page.offset + len(page.items))
@@ -137,24 +107,20 @@ class VerificationQueueScreen(Screen[None]):
         self.query_one("#due-message", Static).update(Content(text))
 
     def action_open(self) -> None:
-        table = self.query_one("#due", DataTable)
-        if self.page is None or not self.page.items or table.cursor_row >= len(self.page.items):
-            return
-        item = self.page.items[table.cursor_row]
-        self.app.push_screen(VerificationCheckScreen(self.actor, item.customer_no), callback=lambda _r: self.load())
+        item = self.cursor_item(self.page.items) if self.page is not None else None
+        if item is not None:
+            self.app.push_screen(VerificationCheckScreen(self.actor, item.customer_no), callback=lambda _r: self.load())
 
     @on(DataTable.RowSelected, "#due")
     def _selected(self) -> None:
         self.action_open()
 
-    def action_back(self) -> None:
-        self.dismiss(None)
 
-
-class VerificationCheckScreen(Screen[bool]):
+class VerificationCheckScreen(QueueScreen[bool]):
     """One customer's check: contact details (masked until revealed), past checks, the outcome keys."""
 
     CSS_PATH = "verification.tcss"
+    LOAD_GROUP = "verify-card"
     BINDINGS = [
         Binding("f4", "reveal", "Reveal contact", id="check.reveal",
                 tooltip="Show the phone numbers and email (audited, purpose: periodic verification)"),
@@ -169,10 +135,6 @@ class VerificationCheckScreen(Screen[bool]):
     ]
 
     @dataclass
-    class Loaded(Message):
-        card: VerificationCard
-
-    @dataclass
     class Revealed(Message):
         values: dict
 
@@ -180,17 +142,11 @@ class VerificationCheckScreen(Screen[bool]):
     class Recorded(Message):
         text: str
 
-    @dataclass
-    class Failed(Message):
-        message: str
-
     def __init__(self, actor: Actor, customer_no: str) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.customer_no = customer_no
         self.card: VerificationCard | None = None
         self.revealed: dict[str, object] = {}
-        self.busy = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="check-box"):
@@ -202,27 +158,18 @@ class VerificationCheckScreen(Screen[bool]):
                 yield Static("", id="check-history")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.load()
+    def fetch(self) -> VerificationCard:
+        return verification.verification_card(self.actor, self.customer_no)
 
-    @work(thread=True, exclusive=True, group="verify-card", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            self.post_message(self.Loaded(verification.verification_card(self.actor, self.customer_no)))
-        except RecordKeeperError as exc:
-            self.post_message(self.Failed(str(exc)))
-
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
+    def show_failure(self, message: str) -> None:
         self.busy = False
         self.refresh_bindings()
         widget = self.query_one("#check-message", Static)
-        widget.update(safe_text(_(message.message), 200, multiline=True))
+        widget.update(safe_text(_(message), 200, multiline=True))
         widget.add_class("error")
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        self.card = card = message.card
+    def show(self, card: VerificationCard) -> None:
+        self.card = card
         name = safe_plain(card.values.get("full_name", ""), 12)
         self.query_one("#check-head", Static).update(Content(_("Check {number} {name} · {category}").format(
             number=card.customer_no, name=name, category=choice_label(card.category))))
@@ -299,18 +246,16 @@ class VerificationCheckScreen(Screen[bool]):
         self.refresh_bindings()
 
     def action_confirmed(self) -> None:
-        self.app.push_screen(NoteDialog(_("Record that the customer confirmed their details?"), required=False,
-                                        placeholder=_("note (optional)")),
-                             lambda note: self._start("confirmed", note))
+        self.ask_note(_("Record that the customer confirmed their details?"),
+                      lambda note: self.record("confirmed", note), required=False, placeholder=_("note (optional)"))
 
     def action_unreachable(self) -> None:
-        self.app.push_screen(NoteDialog(_("Record that the customer could not be reached? Say what you tried."),
-                                        required=True, placeholder=_("e.g. called twice, no answer")),
-                             lambda note: self._start("unreachable", note))
+        self.ask_note(_("Record that the customer could not be reached? Say what you tried."),
+                      lambda note: self.record("unreachable", note), required=True,
+                      placeholder=_("e.g. called twice, no answer"))
 
     def action_clear_flag(self) -> None:
-        self.app.push_screen(NoteDialog(_("Close the unreachable flag? Say what was done."), required=True),
-                             lambda note: self._start("clear_flag", note))
+        self.ask_note(_("Close the unreachable flag? Say what was done."), self.clear, required=True)
 
     def action_changed(self) -> None:
         prefill = {name: value for name, value in self.revealed.items() if value not in (None, "")}
@@ -322,16 +267,6 @@ class VerificationCheckScreen(Screen[bool]):
                 self.dismiss(True)
 
         self.app.push_screen(screen, done)
-
-    def _start(self, outcome: str, note: str | None) -> None:
-        if note is None:
-            return
-        self.busy = True
-        self.refresh_bindings()
-        if outcome == "clear_flag":
-            self.clear(note)
-        else:
-            self.record(outcome, note)
 
     @work(thread=True, exclusive=True, group="verify-record", exit_on_error=False)
     def record(self, outcome: str, note: str) -> None:
@@ -367,24 +302,23 @@ class VerificationCheckScreen(Screen[bool]):
         self.dismiss(False)
 
 
-class UnreachableScreen(Screen[None]):
+class UnreachableScreen(QueueScreen[None]):
     """Records flagged after three unreachable checks in a row, oldest flag first (supervisors)."""
 
     CSS_PATH = "verification.tcss"
     AUTO_FOCUS = "#flags"
+    LOAD_GROUP = "verify-flags"
+    MESSAGE_ID = "#flags-message"
+    TABLE_ID = "#flags"
+    COLUMNS = QUEUE_COLUMNS
     BINDINGS = [
         Binding("enter", "open", "Open", id="flags.open", tooltip="Open the customer's checks"),
         Binding("f5", "refresh", "Refresh", id="flags.refresh", tooltip="Load the list again"),
         Binding("escape", "back", "Back", id="flags.back", tooltip="Back to the home screen"),
     ]
 
-    @dataclass
-    class Loaded(Message):
-        items: tuple[DueItem, ...]
-
     def __init__(self, actor: Actor) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.items: tuple[DueItem, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -394,20 +328,11 @@ class UnreachableScreen(Screen[None]):
             yield DataTable(id="flags", cursor_type="row")
         yield Footer()
 
-    def on_mount(self) -> None:
-        _queue_columns(self.query_one("#flags", DataTable))
-        self.load()
+    def fetch(self) -> tuple[DueItem, ...]:
+        return verification.flagged_queue(self.actor)
 
-    def action_refresh(self) -> None:
-        self.load()
-
-    @work(thread=True, exclusive=True, group="verify-flags", exit_on_error=False)
-    def load(self) -> None:
-        self.post_message(self.Loaded(verification.flagged_queue(self.actor)))
-
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        self.items = message.items
+    def show(self, items: tuple[DueItem, ...]) -> None:
+        self.items = items
         table = self.query_one("#flags", DataTable)
         table.clear()
         for item in self.items:
@@ -417,15 +342,10 @@ class UnreachableScreen(Screen[None]):
         self.query_one("#flags-message", Static).update(Content(text))
 
     def action_open(self) -> None:
-        table = self.query_one("#flags", DataTable)
-        if not self.items or table.cursor_row >= len(self.items):
-            return
-        self.app.push_screen(VerificationCheckScreen(self.actor, self.items[table.cursor_row].customer_no),
-                             callback=lambda _r: self.load())
+        item = self.cursor_item(self.items)
+        if item is not None:
+            self.app.push_screen(VerificationCheckScreen(self.actor, item.customer_no), callback=lambda _r: self.load())
 
     @on(DataTable.RowSelected, "#flags")
     def _selected(self) -> None:
         self.action_open()
-
-    def action_back(self) -> None:
-        self.dismiss(None)
