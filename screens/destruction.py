@@ -16,7 +16,6 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from models import destruction
@@ -24,6 +23,7 @@ from models.destruction import ItemView, RequestDetail, RequestView
 from models.errors import RecordKeeperError
 from models.permissions import Actor
 from screens.dialogs.text_prompt import TextPromptDialog
+from screens.queue import QueueScreen
 from screens.retention import CATEGORY_LABELS
 from tui.i18n import N_, _
 from tui.safe_text import safe_plain, safe_text
@@ -41,11 +41,15 @@ def rule_short(item: ItemView) -> str:
     return rule_short_text(item.rule_code, item.rule_years)
 
 
-class DestructionApprovalScreen(Screen[None]):
+class DestructionApprovalScreen(QueueScreen[None]):
     """Waiting destruction requests above, the highlighted request's customers below."""
 
     CSS_PATH = "destruction.tcss"
     AUTO_FOCUS = "#pending"
+    LOAD_GROUP = "destruction-load"
+    MESSAGE_ID = "#destruction-message"
+    TABLE_ID = "#pending"
+    COLUMNS = ((N_("Request"), 11), (N_("Cust."), 5), (N_("Requested by"), 12), (N_("Filed"), 10), (N_("Reason"), 28))
     BINDINGS = [
         Binding("f2", "approve", "Approve", id="destruction.approve",
                 tooltip="Approve the request, with a note"),
@@ -55,20 +59,11 @@ class DestructionApprovalScreen(Screen[None]):
     ]
 
     @dataclass
-    class Loaded(Message):
-        requests: list[RequestView]
-
-    @dataclass
     class DetailLoaded(Message):
         detail: RequestDetail
 
-    @dataclass
-    class Failed(Message):
-        message: str
-
     def __init__(self, actor: Actor) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.requests: list[RequestView] = []
         self.detail: RequestDetail | None = None
 
@@ -83,41 +78,20 @@ class DestructionApprovalScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        pending = self.query_one("#pending", DataTable)
-        for header, width in ((N_("Request"), 11), (N_("Cust."), 5), (N_("Requested by"), 12), (N_("Filed"), 10),
-                              (N_("Reason"), 28)):
-            pending.add_column(Text(_(header)), width=width)
         items = self.query_one("#items", DataTable)
         for header, width in ((N_("Customer"), 11), (N_("Category"), 10), (N_("From"), 10), (N_("Kept until"), 10),
                               (N_("Rule"), 13), (N_("Hold"), 7)):
             items.add_column(Text(_(header)), width=width)
-        self.load()
 
-    def action_refresh(self) -> None:
-        self.load()
+    def fetch(self) -> list[RequestView]:
+        return destruction.list_requests(self.actor, statuses=("pending",))
 
-    @work(thread=True, exclusive=True, group="destruction-load", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            self.post_message(self.Loaded(destruction.list_requests(self.actor, statuses=("pending",))))
-        except RecordKeeperError as exc:
-            self.post_message(self.Failed(str(exc)))
-
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
-        self.query_one("#destruction-message", Static).update(safe_text(_(message.message), 200))
-
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        self.requests = list(reversed(message.requests))  # oldest first
-        table = self.query_one("#pending", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for r in self.requests:
-            table.add_row(Text(r.request_no), Text(str(r.customer_count)), Text(safe_plain(r.requested_by, 12)),
-                          Text(f"{r.requested_at:%Y-%m-%d}"), Text(safe_plain(r.reason, 28)), key=r.request_id)
+    def show(self, requests: list[RequestView]) -> None:
+        self.requests = list(reversed(requests))  # oldest first
+        self.refill(([Text(r.request_no), Text(str(r.customer_count)), Text(safe_plain(r.requested_by, 12)),
+                      Text(f"{r.requested_at:%Y-%m-%d}"), Text(safe_plain(r.reason, 28))], r.request_id)
+                    for r in self.requests)
         if self.requests:
-            table.move_cursor(row=min(keep, len(self.requests) - 1))
             text = _("{n} waiting, oldest first. F2 approves, F4 rejects; you cannot decide your own.").format(
                 n=len(self.requests))
         else:
@@ -129,15 +103,9 @@ class DestructionApprovalScreen(Screen[None]):
         self.query_one("#destruction-message", Static).update(Content(text))
         self._load_highlighted()
 
-    def _highlighted(self) -> RequestView | None:
-        table = self.query_one("#pending", DataTable)
-        if not self.requests or table.cursor_row >= len(self.requests):
-            return None
-        return self.requests[table.cursor_row]
-
     @on(DataTable.RowHighlighted, "#pending")
     def _load_highlighted(self) -> None:
-        request = self._highlighted()
+        request = self.cursor_item(self.requests)
         if request is not None and (self.detail is None or self.detail.request.request_id != request.request_id):
             self.load_detail(request.request_id)
 
@@ -185,7 +153,7 @@ class DestructionApprovalScreen(Screen[None]):
         self._ask(False)
 
     def _ask(self, approve: bool) -> None:
-        request = self._highlighted()
+        request = self.cursor_item(self.requests)
         if request is None:
             return
         question = (_("Approve {no}: destroy {n} customer(s) once executed. Your note:") if approve
@@ -202,6 +170,3 @@ class DestructionApprovalScreen(Screen[None]):
         self.notify(text, title=_("Decision recorded"))
         self.detail = None
         self.load()
-
-    def action_back(self) -> None:
-        self.dismiss(None)

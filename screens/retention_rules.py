@@ -2,50 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from models import retention
-from models.errors import RecordKeeperError
 from models.permissions import Actor, Perm
 from models.retention import RuleChange, RuleView
 from screens.dialogs.text_prompt import TextPromptDialog
+from screens.queue import QueueScreen
 from tui.i18n import N_, _
 from tui.safe_text import safe_text
 from tui.widgets.footer import Footer
 
 
-class RetentionRulesScreen(Screen[None]):
+class RetentionRulesScreen(QueueScreen[None]):
     """The rules, their periods and legal minimums; F2 changes the highlighted period."""
 
     CSS_PATH = "retention_rules.tcss"
     AUTO_FOCUS = "#rules"
+    LOAD_GROUP = "rules-load"
+    MESSAGE_ID = "#rules-message"
+    TABLE_ID = "#rules"
+    COLUMNS = ((N_("Rule"), 40), (N_("Years"), 5), (N_("Minimum"), 7), (N_("Changed by"), 12))
     BINDINGS = [
         Binding("f2", "change", "Change", id="rules.change", tooltip="Change the highlighted rule's period"),
         Binding("f5", "refresh", "Refresh", id="rules.refresh", tooltip="Load the rules again"),
         Binding("escape", "back", "Back", id="rules.back", tooltip="Back to the home screen"),
     ]
 
-    @dataclass
-    class Loaded(Message):
-        rules: list[RuleView]
-
-    @dataclass
-    class Failed(Message):
-        message: str
-
     def __init__(self, actor: Actor) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.rules: list[RuleView] = []
 
     def compose(self) -> ComposeResult:
@@ -56,57 +47,27 @@ class RetentionRulesScreen(Screen[None]):
             yield Static("", id="rules-basis")
         yield Footer()
 
-    def on_mount(self) -> None:
-        table = self.query_one("#rules", DataTable)
-        for header, width in ((N_("Rule"), 40), (N_("Years"), 5), (N_("Minimum"), 7), (N_("Changed by"), 12)):
-            table.add_column(Text(_(header)), width=width)
-        self.load()
+    def fetch(self) -> list[RuleView]:
+        return retention.list_rules(self.actor)
 
-    def action_refresh(self) -> None:
-        self.load()
-
-    @work(thread=True, exclusive=True, group="rules-load", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            self.post_message(self.Loaded(retention.list_rules(self.actor)))
-        except RecordKeeperError as exc:
-            self.post_message(self.Failed(str(exc)))
-
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
-        self.query_one("#rules-message", Static).update(safe_text(_(message.message), 200))
-
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        self.rules = message.rules
-        table = self.query_one("#rules", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for rule in self.rules:
-            table.add_row(Text(_(rule.label)), Text(str(rule.years)), Text(str(rule.minimum_years)),
-                          Text(rule.updated_by or "—"))
-        if self.rules:
-            table.move_cursor(row=min(keep, len(self.rules) - 1))
+    def show(self, rules: list[RuleView]) -> None:
+        self.rules = rules
+        self.refill(([Text(_(rule.label)), Text(str(rule.years)), Text(str(rule.minimum_years)),
+                      Text(rule.updated_by or "—")], None) for rule in rules)
         text = _("Periods run from termination, or from the last contact for prospects.")
         if self.actor.has(Perm.RETENTION_RULES):
             text += " " + _("F2 changes one (never below the legal minimum).")
         self.query_one("#rules-message", Static).update(Content(text))
         self._show_basis()
 
-    def _highlighted(self) -> RuleView | None:
-        table = self.query_one("#rules", DataTable)
-        if not self.rules or table.cursor_row >= len(self.rules):
-            return None
-        return self.rules[table.cursor_row]
-
     @on(DataTable.RowHighlighted, "#rules")
     def _show_basis(self) -> None:
-        rule = self._highlighted()
+        rule = self.cursor_item(self.rules)
         self.query_one("#rules-basis", Static).update(
             safe_text(_("Legal basis: {basis}").format(basis=_(rule.basis)), 200) if rule else "")
 
     def action_change(self) -> None:
-        rule = self._highlighted()
+        rule = self.cursor_item(self.rules)
         if rule is None:
             return
         question = _("{label}: keep for how many years? (legal minimum {minimum}, at most {maximum})").format(
@@ -122,6 +83,3 @@ class RetentionRulesScreen(Screen[None]):
         self.notify(_("{years} years from now on; {n} retention dates recomputed.").format(
             years=change.rule.years, n=change.customers_recomputed), title=_("Rule changed"))
         self.load()
-
-    def action_back(self) -> None:
-        self.dismiss(None)
