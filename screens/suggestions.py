@@ -5,22 +5,20 @@ review meeting (the periodic report carries the same list)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from models import clock, suggestions
-from models.errors import RecordKeeperError
 from models.permissions import Actor, Perm
 from models.suggestions import SuggestionView
+from screens.queue import QueueScreen
 from screens.staff_admin import FormDialog, FormField
 from tui.i18n import N_, _
 from tui.safe_text import safe_plain, safe_text
@@ -38,11 +36,15 @@ def _local(moment: dt.datetime | None) -> str:
     return moment.replace(tzinfo=dt.timezone.utc).astimezone().strftime("%Y-%m-%d")
 
 
-class SuggestionsScreen(Screen[None]):
+class SuggestionsScreen(QueueScreen[None]):
     """Suggestions, newest first: one's own, or (supervisors) everyone's by status or for the meeting."""
 
     CSS_PATH = "suggestions.tcss"
     AUTO_FOCUS = "#suggestion-table"
+    LOAD_GROUP = "suggestions"
+    MESSAGE_ID = "#suggestion-status"
+    TABLE_ID = "#suggestion-table"
+    COLUMNS = ((N_("No."), 4), (N_("Date"), 10), (N_("Author"), 10), (N_("Status"), 12), (N_("Title"), 30))
     BINDINGS = [
         Binding("n", "new", "New", id="suggestions.new", tooltip="Write a suggestion"),
         Binding("enter", "open", "Read", id="suggestions.open", tooltip="Read the suggestion and its answer",
@@ -55,17 +57,8 @@ class SuggestionsScreen(Screen[None]):
         Binding("escape", "back", "Back", id="suggestions.back", tooltip="Back to the home screen"),
     ]
 
-    @dataclass
-    class Loaded(Message):
-        items: list[SuggestionView]
-
-    @dataclass
-    class Failed(Message):
-        message: str
-
     def __init__(self, actor: Actor) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.reviewer = actor.has(Perm.SUGGESTION_REVIEW)
         self.view = ""
         self.items: list[SuggestionView] = []
@@ -88,58 +81,27 @@ class SuggestionsScreen(Screen[None]):
             return _("Suggestions · {status}").format(status=_(STATUS_WORDS[self.view]))
         return _("Suggestions · all")
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for header, width in ((N_("No."), 4), (N_("Date"), 10), (N_("Author"), 10), (N_("Status"), 12),
-                              (N_("Title"), 30)):
-            table.add_column(Text(_(header)), width=width)
-        self.load()
+    def fetch(self) -> list[SuggestionView]:
+        if not self.reviewer:
+            return suggestions.my_suggestions(self.actor)
+        if self.view == "meeting":
+            end = clock.today()
+            return suggestions.meeting_list(self.actor, end - dt.timedelta(days=MEETING_DAYS - 1), end)
+        return suggestions.list_suggestions(self.actor, self.view)
 
-    @work(thread=True, exclusive=True, group="suggestions", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            if not self.reviewer:
-                items = suggestions.my_suggestions(self.actor)
-            elif self.view == "meeting":
-                end = clock.today()
-                items = suggestions.meeting_list(self.actor, end - dt.timedelta(days=MEETING_DAYS - 1), end)
-            else:
-                items = suggestions.list_suggestions(self.actor, self.view)
-        except RecordKeeperError as exc:
-            self.post_message(self.Failed(str(exc)))
-            return
-        self.post_message(self.Loaded(items))
-
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
-        self.query_one("#suggestion-status", Static).update(safe_text(_(message.message), 200))
-
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    def show(self, items: list[SuggestionView]) -> None:
         from screens.audit_log import state_style
 
-        self.items = message.items
-        table = self.query_one(DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for item in self.items:
-            word = _(STATUS_WORDS[item.status])
-            status = Text(word, style=state_style(self.app, "ok")) if item.status == "adopted" else Text(word)
-            table.add_row(Text(str(item.suggestion_id)), Text(_local(item.created_at)),
-                          Text(safe_plain(item.author, 10)), status, Text(safe_plain(item.title, 30)),
-                          key=str(item.suggestion_id))
-        if self.items:
-            table.move_cursor(row=min(keep, len(self.items) - 1))
+        self.items = items
+        adopted = state_style(self.app, "ok")
+        self.refill(([Text(str(item.suggestion_id)), Text(_local(item.created_at)), Text(safe_plain(item.author, 10)),
+                      Text(_(STATUS_WORDS[item.status]), style=adopted if item.status == "adopted" else ""),
+                      Text(safe_plain(item.title, 30))], str(item.suggestion_id)) for item in items)
         self.query_one("#suggestion-title", Static).update(Content(self._title()))
         keys = _("n new · Enter read · r respond · F6 show") if self.reviewer else _("n new · Enter read")
         text = (_("{n} suggestions").format(n=len(self.items)) if self.items
                 else _("No suggestions yet."))
         self.query_one("#suggestion-status", Static).update(Content(f"{text} · {keys}"))
-
-    def _selected(self) -> SuggestionView | None:
-        if not self.items:
-            return None
-        return self.items[min(self.query_one(DataTable).cursor_row, len(self.items) - 1)]
 
     def _reload_after(self, message: str):
         def done(result: object) -> None:
@@ -162,7 +124,7 @@ class SuggestionsScreen(Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
-        item = self._selected()
+        item = self.cursor_item(self.items)
         if item:
             self.app.push_screen(SuggestionScreen(item))
 
@@ -170,7 +132,7 @@ class SuggestionsScreen(Screen[None]):
         if not self.reviewer:
             self.notify(_("Supervisors answer suggestions."), severity="warning")
             return
-        item = self._selected()
+        item = self.cursor_item(self.items)
         if item is None:
             return
         fields = [FormField("status", N_("Decision"), item.status if item.status != "open" else "under_review",
@@ -188,12 +150,6 @@ class SuggestionsScreen(Screen[None]):
             return
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
         self.load()
-
-    def action_refresh(self) -> None:
-        self.load()
-
-    def action_back(self) -> None:
-        self.dismiss(None)
 
 
 class SuggestionScreen(ModalScreen[None]):

@@ -12,12 +12,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from models import clock, training
 from models.errors import RecordKeeperError
 from models.permissions import Actor, Perm
+from screens.queue import QueueScreen
 from screens.staff_admin import TRAINING_WORDS, FormDialog, FormField
 from tui.i18n import N_, _
 from tui.safe_text import safe_plain, safe_text
@@ -62,11 +63,16 @@ def record_training_form(actor: Actor, username: str = "") -> FormDialog:
     return FormDialog(Content(_("Record data-protection training")), fields, submit)
 
 
-class TrainingScreen(Screen[None]):
+class TrainingScreen(QueueScreen[None]):
     """Everyone's training status, lapsed and due-soon first; Enter shows a person's history."""
 
     CSS_PATH = "training.tcss"
     AUTO_FOCUS = "#training-table"
+    LOAD_GROUP = "training"
+    MESSAGE_ID = "#training-status"
+    TABLE_ID = "#training-table"
+    COLUMNS = ((N_("Username"), 10), (N_("Name"), 14), (N_("Status"), 9), (N_("Expires"), 10), (N_("Days"), 5),
+               (N_("Course"), 16))
     BINDINGS = [
         Binding("enter", "history", "History", id="training.history", tooltip="The person's training records",
                 show=False),
@@ -76,17 +82,8 @@ class TrainingScreen(Screen[None]):
         Binding("escape", "back", "Back", id="training.back", tooltip="Back to the home screen"),
     ]
 
-    @dataclass
-    class Loaded(Message):
-        people: list[training.TrainingStatus]
-
-    @dataclass
-    class Failed(Message):
-        message: str
-
     def __init__(self, actor: Actor) -> None:
-        super().__init__()
-        self.actor = actor
+        super().__init__(actor)
         self.people: list[training.TrainingStatus] = []
         self.include_inactive = False
 
@@ -97,58 +94,34 @@ class TrainingScreen(Screen[None]):
             yield Static(Content(_("Loading…")), id="training-status", classes="muted")
         yield Footer()
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for header, width in ((N_("Username"), 10), (N_("Name"), 14), (N_("Status"), 9), (N_("Expires"), 10),
-                              (N_("Days"), 5), (N_("Course"), 16)):
-            table.add_column(Text(_(header)), width=width)
-        self.load()
+    def fetch(self) -> list[training.TrainingStatus]:
+        return training.training_overview(self.actor, self.include_inactive)
 
-    @work(thread=True, exclusive=True, group="training", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            self.post_message(self.Loaded(training.training_overview(self.actor, self.include_inactive)))
-        except RecordKeeperError as exc:
-            self.post_message(self.Failed(str(exc)))
-
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
-        self.query_one("#training-status", Static).update(safe_text(_(message.message), 200))
-
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    def show(self, people: list[training.TrainingStatus]) -> None:
         from screens.audit_log import state_style
 
-        self.people = message.people
-        table = self.query_one(DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for person in self.people:
-            state = {"expired": "danger", "due_soon": "warning", "none": "warning"}.get(person.status)
-            word = _(TRAINING_WORDS[person.status])
-            table.add_row(Text(person.username), Text(safe_plain(person.display_name, 14)),
-                          Text(word, style=state_style(self.app, state)) if state else Text(word),
-                          Text(str(person.expires_on or "—")),
-                          Text("—" if person.days_left is None else str(person.days_left)),
-                          Text(safe_plain(person.course or "—", 16)), key=person.username)
-        if self.people:
-            table.move_cursor(row=min(keep, len(self.people) - 1))
+        self.people = people
+
+        def status_cell(status: str) -> Text:
+            state = {"expired": "danger", "due_soon": "warning", "none": "warning"}.get(status)
+            word = _(TRAINING_WORDS[status])
+            return Text(word, style=state_style(self.app, state)) if state else Text(word)
+
+        self.refill(([Text(person.username), Text(safe_plain(person.display_name, 14)), status_cell(person.status),
+                      Text(str(person.expires_on or "—")),
+                      Text("—" if person.days_left is None else str(person.days_left)),
+                      Text(safe_plain(person.course or "—", 16))], person.username) for person in people)
         counts = {s: sum(1 for p in self.people if p.status == s) for s in ("expired", "due_soon", "none")}
         self.query_one("#training-status", Static).update(Content(_(
             "{expired} lapsed · {due} due within 30 days · {none} without a record · Enter: history").format(
             expired=counts["expired"], due=counts["due_soon"], none=counts["none"])))
-
-    def _selected(self) -> training.TrainingStatus | None:
-        if not self.people:
-            return None
-        return self.people[min(self.query_one(DataTable).cursor_row, len(self.people) - 1)]
 
     @on(DataTable.RowSelected)
     def _row_selected(self) -> None:
         self.action_history()
 
     def action_history(self) -> None:
-        person = self._selected()
+        person = self.cursor_item(self.people)
         if person:
             self.app.push_screen(TrainingHistoryScreen(self.actor, person.username))
 
@@ -156,7 +129,7 @@ class TrainingScreen(Screen[None]):
         if not self.actor.has(Perm.STAFF_MANAGE):
             self.notify(_("Only an admin records training."), severity="warning")
             return
-        person = self._selected()
+        person = self.cursor_item(self.people)
 
         def done(result: object) -> None:
             if result is not None:
@@ -165,15 +138,9 @@ class TrainingScreen(Screen[None]):
 
         self.app.push_screen(record_training_form(self.actor, person.username if person else ""), callback=done)
 
-    def action_refresh(self) -> None:
-        self.load()
-
     def action_inactive(self) -> None:
         self.include_inactive = not self.include_inactive
         self.load()
-
-    def action_back(self) -> None:
-        self.dismiss(None)
 
 
 class TrainingHistoryScreen(ModalScreen[None]):
