@@ -153,6 +153,10 @@ class TrainingHistoryScreen(ModalScreen[None]):
     class Loaded(Message):
         entries: list[training.TrainingEntry]
 
+    @dataclass
+    class Failed(Message):
+        message: str
+
     def __init__(self, actor: Actor, username: str) -> None:
         super().__init__()
         self.actor, self.username = actor, username
@@ -169,7 +173,14 @@ class TrainingHistoryScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="training-history", exit_on_error=False)
     def load(self) -> None:
-        self.post_message(self.Loaded(training.training_history(self.actor, self.username)))
+        try:
+            self.post_message(self.Loaded(training.training_history(self.actor, self.username)))
+        except RecordKeeperError as exc:  # refused: say so instead of "Loading…" for ever
+            self.post_message(self.Failed(str(exc)))
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self.query_one("#history-body", Static).update(safe_text(_(message.message), 200))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:

@@ -44,6 +44,24 @@ async def test_supervisors_see_who_is_due_and_the_history(demo_office, settings)
         assert app.screen is screen
 
 
+async def test_a_refused_history_says_why(demo_office, settings, monkeypatch):
+    from models.errors import PermissionDenied
+
+    def refuse(actor, username):
+        raise PermissionDenied("supervisor may not view the training of others")
+
+    app = RecordKeeperApp(settings, environ={"LANG": "en_US.UTF-8"})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "supervisor")
+        await open_menu(pilot, "training")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.people)
+        monkeypatch.setattr(training, "training_history", refuse)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingHistoryScreen))
+        await wait_for(pilot, lambda: "may not view" in str(app.screen.query_one("#history-body").render()))
+
+
 async def test_an_admin_records_training_and_a_bad_date_is_kept_beside_its_field(demo_office, settings):
     app = RecordKeeperApp(settings, environ={"LANG": "en_US.UTF-8"})
     async with app.run_test(size=(80, 24)) as pilot:
