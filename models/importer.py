@@ -494,32 +494,10 @@ def import_customers(actor: Actor, path: Path | str, *, mapping: dict[str, str] 
                         if results is None:
                             finished = True
                             break
-                        accepted: list[tuple[int, int, tuple]] = []
-                        for row, line, sealed, problems in results:
-                            rows_done += 1
-                            if sealed is None:
-                                rejected += 1
-                                for field_name, code, reason in problems:
-                                    rejects.add(RowProblem(row, line, field_name, code, reason))
-                                continue
-                            fp = sealed[3][_AT_FP]
-                            if fp in seen:
-                                rejected += 1
-                                rejects.add(RowProblem(row, line, "id_number", "duplicate_in_file",
-                                                       f"ID number is the same person as row {seen[fp]}"))
-                                continue
-                            seen[fp] = row
-                            accepted.append((row, line, sealed))
-                        existing = _existing_by_fingerprint([s[3][_AT_FP] for _r, _l, s in accepted])
-                        fresh = []
-                        for row, line, sealed in accepted:
-                            number_found = existing.get(sealed[3][_AT_FP])
-                            if number_found:
-                                skipped += 1
-                                rejects.add(RowProblem(row, line, "id_number", "already_present",
-                                                       f"already a customer: {number_found} (not imported again)"))
-                            else:
-                                fresh.append(sealed)
+                        fresh, chunk_rejected, chunk_skipped = _sort_chunk(results, seen, rejects)
+                        rows_done += len(results)
+                        rejected += chunk_rejected
+                        skipped += chunk_skipped
                         if check_only:
                             imported += len(fresh)
                         elif fresh:
@@ -545,6 +523,40 @@ def import_customers(actor: Actor, path: Path | str, *, mapping: dict[str, str] 
     return ImportReport(batch_id, encoding, rows_done, imported, rejected, skipped,
                         rejects.path if rejects.writer is not None else None, time.perf_counter() - started,
                         check_only, status, tuple(rejects.first))
+
+
+def _sort_chunk(results: list[tuple], seen: dict[str, int], rejects: _Rejects) -> tuple[list[tuple], int, int]:
+    """A chunk's rows to write, and how many were rejected and skipped (each reported in the rejects file).
+
+    `seen` maps the ID fingerprints met so far in the file to their row: a person twice in a file is
+    rejected the second time; a person already on file is skipped with their customer number.
+    """
+    rejected = 0
+    accepted: list[tuple[int, int, tuple]] = []
+    for row, line, sealed, problems in results:
+        if sealed is None:
+            rejected += 1
+            for field_name, code, reason in problems:
+                rejects.add(RowProblem(row, line, field_name, code, reason))
+            continue
+        fp = sealed[3][_AT_FP]
+        if fp in seen:
+            rejected += 1
+            rejects.add(RowProblem(row, line, "id_number", "duplicate_in_file",
+                                   f"ID number is the same person as row {seen[fp]}"))
+            continue
+        seen[fp] = row
+        accepted.append((row, line, sealed))
+    existing = _existing_by_fingerprint([s[3][_AT_FP] for _r, _l, s in accepted])
+    fresh = []
+    for row, line, sealed in accepted:
+        number = existing.get(sealed[3][_AT_FP])
+        if number:
+            rejects.add(RowProblem(row, line, "id_number", "already_present",
+                                   f"already a customer: {number} (not imported again)"))
+        else:
+            fresh.append(sealed)
+    return fresh, rejected, len(accepted) - len(fresh)
 
 
 def _import_records(actor: Actor, batch: list[tuple], batch_id: str, today: dt.date) -> list[dict[str, object]]:
