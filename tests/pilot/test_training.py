@@ -20,17 +20,23 @@ def _admin():
     return staff.authenticate("admin", TEST_PASSWORD)
 
 
+async def open_training(pilot, who: str) -> TrainingScreen:
+    """Log in as `who`, open Training and wait for its list."""
+    await login(pilot, who)
+    await open_menu(pilot, "training")
+    screen = pilot.app.screen
+    assert isinstance(screen, TrainingScreen)
+    await wait_for(pilot, lambda: screen.people)
+    return screen
+
+
 async def test_supervisors_see_who_is_due_and_the_history(demo_office, settings):
     today = clock.today()
     training.record_training(_admin(), "reviewer", "数据保护培训", today - dt.timedelta(days=350))
     training.record_training(_admin(), "officer", "数据保护培训", today - dt.timedelta(days=400))
     app = RecordKeeperApp(settings, environ={"LANG": "en_US.UTF-8"})
     async with app.run_test(size=(80, 24)) as pilot:
-        await login(pilot, "supervisor")
-        await open_menu(pilot, "training")
-        screen = app.screen
-        assert isinstance(screen, TrainingScreen)
-        await wait_for(pilot, lambda: screen.people)
+        screen = await open_training(pilot, "supervisor")
         assert footer_fits(screen) == []
         assert [p.status for p in screen.people[:1]] == ["expired"] and screen.people[0].username == "officer"
         status = str(screen.query_one("#training-status", Static).render())
@@ -52,10 +58,7 @@ async def test_a_refused_history_says_why(demo_office, settings, monkeypatch):
 
     app = RecordKeeperApp(settings, environ={"LANG": "en_US.UTF-8"})
     async with app.run_test(size=(80, 24)) as pilot:
-        await login(pilot, "supervisor")
-        await open_menu(pilot, "training")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.people)
+        await open_training(pilot, "supervisor")
         monkeypatch.setattr(training, "training_history", refuse)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, TrainingHistoryScreen))
@@ -65,10 +68,7 @@ async def test_a_refused_history_says_why(demo_office, settings, monkeypatch):
 async def test_an_admin_records_training_and_a_bad_date_is_kept_beside_its_field(demo_office, settings):
     app = RecordKeeperApp(settings, environ={"LANG": "en_US.UTF-8"})
     async with app.run_test(size=(80, 24)) as pilot:
-        await login(pilot, "admin")
-        await open_menu(pilot, "training")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.people)
+        screen = await open_training(pilot, "admin")
         table = screen.query_one(DataTable)
         index = [p.username for p in screen.people].index("clerk")
         while table.cursor_row != index:
