@@ -317,13 +317,7 @@ def next_verification(category: str, from_day: dt.date) -> dt.date | None:
 
 
 def _next_customer_no(year: int) -> str:
-    audit._lock_chain()  # PostgreSQL: serialise with other writers, or two could both create the year's row
-    updated = (CustomerNumberSequence.update(last=CustomerNumberSequence.last + 1)
-               .where(CustomerNumberSequence.year == year).execute())
-    if not updated:
-        CustomerNumberSequence.insert(year=year, last=1).execute()
-    last = CustomerNumberSequence.get_by_id(year).last
-    return format_customer_no(year, last)
+    return format_customer_no(year, _reserve_customer_numbers(year, 1))
 
 
 def format_customer_no(year: int, serial: int) -> str:
